@@ -1,0 +1,69 @@
+# fashionkit book: `make all` runs every notebook in order and builds the book;
+# `make test` runs the test suite. Both create the virtual environment when needed.
+SHELL := /bin/bash
+.DEFAULT_GOAL := all
+
+PYTHON ?= python3
+VENV   ?= .venv
+BUILD  ?= build
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+TORCH_PIN := $(shell grep -E '^torch==' requirements.txt)
+
+# Offline-friendly, deterministic runs; the notebooks import fashionkit from the checkout.
+export NO_ALBUMENTATIONS_UPDATE := 1
+export HF_HUB_OFFLINE := 1
+export PYTHONHASHSEED := 0
+export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
+
+NOTEBOOKS := 01_data_audit
+NB_DIR    := $(BUILD)/nb
+ART_DIR   := $(abspath $(BUILD))/artifacts
+EXECUTED  := $(addprefix $(NB_DIR)/,$(addsuffix .ipynb,$(NOTEBOOKS)))
+PKG       := $(wildcard fashionkit/*.py) params/splits.csv
+BOOK_HTML := $(BUILD)/book/_build/html/index.html
+
+.PHONY: all venv data notebooks book test bench lab clean
+
+all: notebooks book
+
+venv: $(STAMP)
+# torch goes first and alone: its pin selects the CPU wheel where one is on disk, and
+# the same pin in requirements.txt keeps later packages from replacing it.
+$(STAMP): requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet $(TORCH_PIN)
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+# Download and convert the public originals unless a prepared data root exists.
+data: $(STAMP)
+	$(PY) -m fashionkit.fetch --data-dir "$$($(PY) -c 'from fashionkit.data import default_data_dir as d; print(d())')"
+
+notebooks: $(EXECUTED)
+
+# An executed notebook depends on its source, its params, the package, and (below) its
+# upstream notebooks; an unchanged step is skipped on the next `make all`.
+$(NB_DIR)/%.ipynb: notebooks/%.ipynb params/%.yaml $(PKG) $(STAMP) | data
+	mkdir -p $(NB_DIR) $(ART_DIR)/$*
+	$(PY) -m papermill $< $@.tmp -f params/$*.yaml -p artifacts_dir $(ART_DIR)/$* \
+		--cwd notebooks -k python3 --progress-bar
+	mv $@.tmp $@
+
+book: $(BOOK_HTML)
+# jupyter-book renders the executed copies (execute_notebooks: off); book/ holds the prose.
+$(BOOK_HTML): $(EXECUTED) $(wildcard book/*) $(STAMP)
+	rm -rf $(BUILD)/book && mkdir -p $(BUILD)/book
+	cp -r book/. $(BUILD)/book/
+	cp $(EXECUTED) $(BUILD)/book/
+	$(VENV)/bin/jupyter-book build $(BUILD)/book -n -W --keep-going
+	@echo "book: $(abspath $(BOOK_HTML))"
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks
+
+clean:
+	rm -rf $(BUILD)

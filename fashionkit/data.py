@@ -1,0 +1,136 @@
+"""Read the two sources into one manifest: a row per photo with every head's label.
+
+The data root holds ``ccp/`` and ``cad/`` in the layout of the prepared data (see
+:mod:`fashionkit.fetch`).  Nothing here writes into it.  Problems met on the way (bad
+image files, unknown tags, unmeasurable lengths) are collected in a problems table, each
+with a reason, and never dropped silently.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+from tqdm import tqdm
+
+from . import labels as L
+from .images import ImageProblem, image_size, scan_images
+from .masks import FOOTWEAR, measure_length
+from .schema import UnknownLabelError, label_columns
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SOURCES = ("ccp", "cad")
+PROBLEM_COLUMNS = ["source", "image", "kind", "reason"]
+
+
+def default_data_dir() -> Path:
+    """``$FASHIONKIT_DATA``, else ``../shared/data`` beside the project if present, else ``data/``."""
+    env = os.environ.get("FASHIONKIT_DATA")
+    if env:
+        return Path(env)
+    shared = PROJECT_ROOT.parent / "shared" / "data"
+    return shared if shared.is_dir() else PROJECT_ROOT / "data"
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """The data root to use: an explicit value (params ``data_dir``) wins, then the default."""
+    root = Path(data_dir) if data_dir not in (None, "") else default_data_dir()
+    if not root.is_absolute():
+        root = PROJECT_ROOT / root
+    missing = [p for p in ("ccp/annotations.csv", "cad/attributes.csv") if not (root / p).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"data root {root} lacks {', '.join(missing)}; run `make data` to download and "
+            "convert the public originals, or point FASHIONKIT_DATA (or params data_dir) at them"
+        )
+    return root
+
+
+def _problem_frame(rows) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=PROBLEM_COLUMNS)
+
+
+def read_ccp(root: Path, measure_lengths: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """CCP photos with derived labels; lengths are measured on the masks where they exist."""
+    ann = pd.read_csv(root / "ccp" / "annotations.csv", keep_default_na=False)
+    label_ids = pd.read_csv(root / "ccp" / "labels.csv").set_index("name")["id"]
+    vocabulary = set(label_ids.index)
+    foot_ids = [label_ids[name] for name in FOOTWEAR]
+    rows, problems = [], []
+    for rec in tqdm(ann.itertuples(index=False), total=len(ann), desc="ccp labels"):
+        tags = rec.tags.split()
+        row = {"source": "ccp", "image": rec.image, "annotation": rec.split_source,
+               "width": rec.width, "height": rec.height, "tags": rec.tags}
+        try:
+            row.update(L.ccp_labels(tags, vocabulary))
+            row["outfit"] = L.ccp_is_outfit(tags)
+        except UnknownLabelError as err:
+            problems.append(("ccp", rec.image, "unknown label", str(err)))
+            row.update(L.empty_labels())
+            row["outfit"] = False
+        row["hem_height"], row["length_reason"] = np.nan, "no mask"
+        bottom = L.ccp_bottom_tag(tags) if row["bottom_major"] else None
+        if measure_lengths and rec.split_source == "pixel" and bottom is not None:
+            mask = np.asarray(Image.open(root / "ccp" / "masks" / Path(rec.image).with_suffix(".png")))
+            m = measure_length(mask, [label_ids[bottom]], foot_ids)
+            row["bottom_length"], row["length_reason"] = m.length, m.reason
+            row["hem_height"] = np.nan if m.hem_height is None else m.hem_height
+            if m.length is None:
+                problems.append(("ccp", rec.image, "length not measurable", m.reason))
+        rows.append(row)
+    return pd.DataFrame(rows), _problem_frame(problems)
+
+
+def read_cad(root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """CAD photos with derived labels (sizes are read from the image headers later)."""
+    attrs = pd.read_csv(root / "cad" / "attributes.csv")
+    rows, problems = [], []
+    for rec in attrs.to_dict("records"):
+        row = {"source": "cad", "image": rec["image"], "annotation": "attributes", "tags": ""}
+        try:  # CAD lists no sizes; the header is enough (an unreadable file is reported later)
+            row["width"], row["height"] = image_size(image_path(root, "cad", rec["image"]))
+        except ImageProblem:
+            row["width"] = row["height"] = np.nan
+        try:
+            row.update(L.cad_labels(rec))
+        except UnknownLabelError as err:
+            problems.append(("cad", rec["image"], "unknown label", str(err)))
+            row.update(L.empty_labels())
+        row["outfit"] = False
+        rows.append(row)
+    return pd.DataFrame(rows), _problem_frame(problems)
+
+
+def image_path(root: Path, source: str, image: str) -> Path:
+    return root / source / "images" / image
+
+
+def build_manifest(
+    data_dir=None, check_images: bool = True, measure_lengths: bool = True
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """All photos of both sources: ``(manifest, problems)``.
+
+    Photos whose file cannot be read are kept out of the manifest and listed in
+    ``problems`` with their reason; everything else stays in, labelled or not.
+    """
+    root = resolve_data_dir(data_dir)
+    ccp, ccp_problems = read_ccp(root, measure_lengths)
+    cad, cad_problems = read_cad(root)
+    manifest = pd.concat([ccp, cad], ignore_index=True)
+    manifest["path"] = [str(image_path(root, s, i)) for s, i in zip(manifest.source, manifest.image)]
+    problems = [ccp_problems, cad_problems]
+    if check_images:
+        good, bad = scan_images(manifest["path"].map(Path).tolist())
+        good = {str(p) for p in good}
+        bad_rows = manifest[~manifest.path.isin(good)]
+        reasons = dict(zip(bad["path"].astype(str), bad["reason"]))
+        problems.append(_problem_frame(
+            [(r.source, r.image, "bad image", reasons.get(r.path, "unreadable")) for r in bad_rows.itertuples()]
+        ))
+        manifest = manifest[manifest.path.isin(good)].reset_index(drop=True)
+    manifest = manifest.astype({c: "string" for c in label_columns()})
+    problems = pd.concat([p for p in problems if len(p)] or [_problem_frame([])], ignore_index=True)
+    return manifest, problems

@@ -1,0 +1,48 @@
+import pytest
+
+from fashionkit import schema
+from fashionkit.schema import UnknownLabelError
+
+
+def test_every_head_has_unique_classes_and_both_languages():
+    for head in schema.HEADS:
+        names = [c.name for c in head.classes + head.no_data]
+        assert len(names) == len(set(names)), head.key
+        for spec in head.classes + head.no_data:
+            assert spec.en and spec.ko, (head.key, spec.name)
+        assert head.key.startswith(head.model + "_")
+
+
+def test_models_and_heads_with_data():
+    assert [h.key for h in schema.heads("top")] == [
+        "top_type", "top_pattern", "top_buttons", "top_neck", "top_sleeve"]
+    assert [h.key for h in schema.heads("bottom")] == ["bottom_major", "bottom_sub", "bottom_length"]
+    no_data_heads = {h.key for h in schema.heads(with_data=False)} - {h.key for h in schema.heads()}
+    assert no_data_heads == {"bottom_pattern", "bottom_point"}
+
+
+def test_three_quarter_sleeve_is_reported_as_no_data_not_a_class():
+    sleeve = schema.get_head("top_sleeve")
+    assert "three-quarter" not in sleeve.names
+    assert sleeve.display("three-quarter", "ko") == "7부"
+
+
+def test_korean_display_names_of_the_study():
+    assert schema.get_head("top_type").display("t-shirt", "ko") == "티셔츠"
+    assert schema.get_head("top_neck").display("collar", "ko") == "카라"
+    assert schema.get_head("bottom_length").display("full", "ko") == "10부"
+
+
+def test_unknown_names_raise_clear_errors():
+    with pytest.raises(UnknownLabelError, match="not a class of head 'top_type'"):
+        schema.get_head("top_type").index("hoodie")
+    with pytest.raises(UnknownLabelError, match="unknown head"):
+        schema.get_head("top_colour")
+    with pytest.raises(UnknownLabelError, match="unknown model"):
+        schema.heads("shoes")
+
+
+def test_digest_lists_trainable_classes_in_order():
+    digest = schema.SchemaDigest.of("bottom")
+    assert digest.heads["bottom_major"] == ("pants", "skirt")
+    assert list(digest.heads) == schema.label_columns("bottom")

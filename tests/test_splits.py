@@ -1,0 +1,64 @@
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from fashionkit import splits as S
+from fashionkit.data import PROJECT_ROOT, build_manifest
+
+SPLITS_CSV = PROJECT_ROOT / "params" / "splits.csv"
+
+
+def test_duplicate_groups_on_re_encoded_copies(tmp_path, shared_data):
+    src = shared_data / "cad" / "images"
+    paths = []
+    for i, name in enumerate(["000001.jpg", "000002.jpg", "000003.jpg"]):
+        paths.append(src / name)
+    copy = tmp_path / "copy.jpg"  # the first photo again, re-encoded at another quality
+    Image.open(src / "000001.jpg").save(copy, quality=70)
+    groups = S.duplicate_groups(S.fingerprints(paths + [copy], progress=False))
+    assert groups[0] == groups[3]
+    assert len({groups[0], groups[1], groups[2]}) == 3
+
+
+@pytest.fixture(scope="module")
+def real_splits(shared_data):
+    manifest, _ = build_manifest(shared_data, check_images=False)
+    return manifest, S.make_splits(manifest, seed=0, progress=False)
+
+
+def test_stored_split_table_is_what_the_code_makes(real_splits):
+    _, table = real_splits
+    stored = S.read_splits(SPLITS_CSV)
+    pd.testing.assert_frame_equal(table.reset_index(drop=True), stored, check_dtype=False)
+
+
+def test_splits_are_disjoint_proportional_and_keep_duplicates_together(real_splits):
+    manifest, table = real_splits
+    assert not table.duplicated(["source", "image"]).any()
+    assert table.groupby("group")["split"].nunique().max() == 1
+    assert table.groupby("group").size().max() >= 2  # the known identical photos exist
+    share = table.groupby("source")["split"].value_counts(normalize=True)
+    for source in ("ccp", "cad"):
+        assert share[source]["train"] == pytest.approx(0.70, abs=0.03)
+        assert share[source]["test"] == pytest.approx(0.15, abs=0.03)
+    merged = S.attach_splits(manifest, table)
+    for head in ("top_neck", "bottom_sub"):  # every class of a rare-class head reaches the test split
+        test = merged[merged.split == "test"][head].dropna()
+        assert set(test) == set(merged[head].dropna())
+
+
+def test_splits_are_deterministic_and_depend_on_the_seed(real_splits):
+    manifest, table = real_splits
+    groups = table["group"].to_numpy()
+    ordered = manifest.sort_values(["source", "image"]).reset_index(drop=True)
+    again = S.assign_splits(ordered, groups, seed=0)
+    assert (again.to_numpy() == table["split"].to_numpy()).all()
+    other = S.assign_splits(ordered, groups, seed=1)
+    assert (other.to_numpy() != table["split"].to_numpy()).mean() > 0.2
+
+
+def test_a_photo_missing_from_the_table_is_an_error(real_splits):
+    manifest, table = real_splits
+    with pytest.raises(ValueError, match="not in the split table"):
+        S.attach_splits(manifest, table.iloc[1:])
