@@ -1,7 +1,7 @@
 """The attribute schema: every head of both models, its classes and display names.
 
 This module is the single source of truth.  Label derivation, heads, plots, tables and
-the book all read it; nothing else spells a class name.  It imports no torch.
+the book all read it; nothing else spells a class name.  The module itself needs no torch.
 
 A *head* is one attribute of one model (``top_type``, ``bottom_length`` ...).  Its
 ``classes`` are the classes some source labels and a model can learn.  Classes of the
