@@ -52,7 +52,7 @@ $(NB_DIR)/%.ipynb: notebooks/%.ipynb params/%.yaml $(PKG) $(STAMP) | data
 
 book: $(BOOK_HTML)
 # jupyter-book renders the executed copies (execute_notebooks: off); book/ holds the prose.
-$(BOOK_HTML): $(EXECUTED) $(wildcard book/*) $(STAMP)
+$(BOOK_HTML): $(EXECUTED) $(shell find book -type f) $(STAMP)
 	rm -rf $(BUILD)/book && mkdir -p $(BUILD)/book
 	cp -r book/. $(BUILD)/book/
 	cp $(EXECUTED) $(BUILD)/book/

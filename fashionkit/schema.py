@@ -114,7 +114,7 @@ HEADS: tuple[Head, ...] = (
         (_c("pants", "pants", "바지"), _c("skirt", "skirt", "치마")),
         sources=("ccp",),
         note="CCP: pants/jeans/shorts/leggings tags = pants, skirt = skirt; photos with a one-piece "
-        "(dress, romper, jumper) or with both kinds are left unlabelled.",
+        "(dress, romper) or with both kinds are left unlabelled.",
     ),
     Head(
         "bottom_sub", "bottom", "bottom sub class", "하의 소분류",

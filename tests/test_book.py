@@ -1,0 +1,129 @@
+"""The book's table of contents points at real files, and the built site is complete.
+
+The cheap test always runs.  The tests of the built HTML run only after ``make book``
+(they need ``build/book/_build/html``) and are skipped otherwise.
+"""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+import yaml
+
+PROJECT = Path(__file__).resolve().parents[1]
+BOOK_SRC = PROJECT / "book"
+NOTEBOOK_SRC = PROJECT / "notebooks"
+BUILT = PROJECT / "build" / "book"
+HTML = BUILT / "_build" / "html"
+
+needs_built_book = pytest.mark.skipif(
+    not HTML.is_dir(), reason=f"book not built ({HTML} missing); run `make book` first"
+)
+
+
+def toc_files(toc: dict) -> list[str]:
+    """Every ``file`` entry of a jb-book ``_toc.yml``, root first, in reading order."""
+    files = [toc["root"]]
+
+    def walk(entries):
+        for entry in entries or []:
+            if "file" in entry:
+                files.append(entry["file"])
+            walk(entry.get("sections"))
+
+    for part in toc.get("parts") or [{"chapters": toc.get("chapters")}]:
+        walk(part.get("chapters"))
+    return [str(Path(f).with_suffix("")) if Path(f).suffix in {".md", ".ipynb"} else f for f in files]
+
+
+def read_toc(folder: Path) -> list[str]:
+    return toc_files(yaml.safe_load((folder / "_toc.yml").read_text(encoding="utf-8")))
+
+
+class _Tags(HTMLParser):
+    """Collects ``<img src>`` and external ``<script src>`` / ``<link href>`` of a page."""
+
+    def __init__(self):
+        super().__init__()
+        self.images: list[str] = []
+        self.remote_assets: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "img" and attrs.get("src"):
+            self.images.append(attrs["src"])
+        url = attrs.get("src") if tag == "script" else attrs.get("href") if tag == "link" else None
+        if url and urlsplit(url).scheme in {"http", "https"} or (url or "").startswith("//"):
+            self.remote_assets.append(f"<{tag}> {url}")
+
+
+def parse_page(path: Path) -> _Tags:
+    parser = _Tags()
+    parser.feed(path.read_text(encoding="utf-8"))
+    return parser
+
+
+def content_images(tags: _Tags) -> list[str]:
+    """Images of the page's content: not the theme's own files under ``_static/``."""
+    return [src for src in tags.images if not src.startswith("_static/")]
+
+
+# --- always on ------------------------------------------------------------------------
+
+
+def test_toc_lists_existing_files():
+    stems = read_toc(BOOK_SRC)
+    assert stems[0] == "intro"
+    assert len(stems) == len(set(stems)), f"a file is listed twice in book/_toc.yml: {stems}"
+    missing = [
+        stem for stem in stems
+        if not any((BOOK_SRC / f"{stem}{ext}").is_file() for ext in (".md", ".ipynb"))
+        and not (NOTEBOOK_SRC / f"{stem}.ipynb").is_file()
+    ]
+    assert not missing, f"book/_toc.yml lists files found neither in book/ nor notebooks/: {missing}"
+
+
+def test_every_notebook_is_in_the_toc():
+    listed = set(read_toc(BOOK_SRC))
+    unlisted = sorted(nb.stem for nb in NOTEBOOK_SRC.glob("[0-9][0-9]_*.ipynb") if nb.stem not in listed)
+    assert not unlisted, f"notebooks missing from book/_toc.yml (they would not be in the book): {unlisted}"
+
+
+# --- after `make book` ----------------------------------------------------------------
+
+
+@needs_built_book
+def test_every_toc_entry_has_a_page():
+    stems = read_toc(BUILT)
+    missing = [stem for stem in stems if not (HTML / f"{stem}.html").is_file()]
+    assert not missing, f"chapters without an HTML page in {HTML}: {missing}"
+
+
+@needs_built_book
+@pytest.mark.parametrize(
+    "stem",
+    [s for s in (read_toc(BUILT) if (BUILT / "_toc.yml").is_file() else []) if (BUILT / f"{s}.ipynb").is_file()],
+)
+def test_notebook_pages_show_their_figures(stem):
+    page = HTML / f"{stem}.html"
+    images = content_images(parse_page(page))
+    assert images, f"{page.name} has no <img>: the executed notebook lost its figures"
+    for src in images:
+        if src.startswith("data:"):
+            continue
+        assert not urlsplit(src).scheme, f"{page.name} loads an image from the web: {src}"
+        target = (page.parent / unquote(urlsplit(src).path)).resolve()
+        assert target.is_file(), f"{page.name} references a missing image: {src}"
+
+
+@needs_built_book
+def test_pages_load_nothing_from_the_web():
+    remote = {
+        page.name: tags.remote_assets
+        for page in sorted(HTML.glob("*.html"))
+        if (tags := parse_page(page)).remote_assets
+    }
+    assert not remote, f"pages load scripts or styles from the web (the site must read offline): {remote}"
