@@ -53,14 +53,16 @@ def _problem_frame(rows) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=PROBLEM_COLUMNS)
 
 
-def read_ccp(root: Path, measure_lengths: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+def read_ccp(
+    root: Path, measure_lengths: bool = True, progress: bool = True
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """CCP photos with derived labels; lengths are measured on the masks where they exist."""
     ann = pd.read_csv(root / "ccp" / "annotations.csv", keep_default_na=False)
     label_ids = pd.read_csv(root / "ccp" / "labels.csv").set_index("name")["id"]
     vocabulary = set(label_ids.index)
     foot_ids = [label_ids[name] for name in FOOTWEAR]
     rows, problems = [], []
-    for rec in tqdm(ann.itertuples(index=False), total=len(ann), desc="ccp labels"):
+    for rec in tqdm(ann.itertuples(index=False), total=len(ann), desc="ccp labels", disable=not progress):
         tags = rec.tags.split()
         row = {"source": "ccp", "image": rec.image, "annotation": rec.split_source,
                "width": rec.width, "height": rec.height, "tags": rec.tags}
@@ -71,8 +73,11 @@ def read_ccp(root: Path, measure_lengths: bool = True) -> tuple[pd.DataFrame, pd
             problems.append(("ccp", rec.image, "unknown label", str(err)))
             row.update(L.empty_labels())
             row["outfit"] = False
-        row["hem_height"], row["length_reason"] = np.nan, "no mask"
         bottom = L.ccp_bottom_tag(tags) if row["bottom_major"] else None
+        row["hem_height"] = np.nan
+        row["length_reason"] = ("no mask" if rec.split_source != "pixel"
+                                else "not measured: no single bottom garment" if bottom is None
+                                else "not measured")
         if measure_lengths and rec.split_source == "pixel" and bottom is not None:
             mask = np.asarray(Image.open(root / "ccp" / "masks" / Path(rec.image).with_suffix(".png")))
             m = measure_length(mask, [label_ids[bottom]], foot_ids)
@@ -109,7 +114,7 @@ def image_path(root: Path, source: str, image: str) -> Path:
 
 
 def build_manifest(
-    data_dir=None, check_images: bool = True, measure_lengths: bool = True
+    data_dir=None, check_images: bool = True, measure_lengths: bool = True, progress: bool = True
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """All photos of both sources: ``(manifest, problems)``.
 
@@ -117,13 +122,13 @@ def build_manifest(
     ``problems`` with their reason; everything else stays in, labelled or not.
     """
     root = resolve_data_dir(data_dir)
-    ccp, ccp_problems = read_ccp(root, measure_lengths)
+    ccp, ccp_problems = read_ccp(root, measure_lengths, progress)
     cad, cad_problems = read_cad(root)
     manifest = pd.concat([ccp, cad], ignore_index=True)
     manifest["path"] = [str(image_path(root, s, i)) for s, i in zip(manifest.source, manifest.image)]
     problems = [ccp_problems, cad_problems]
     if check_images:
-        good, bad = scan_images(manifest["path"].map(Path).tolist())
+        good, bad = scan_images(manifest["path"].map(Path).tolist(), progress=progress)
         good = {str(p) for p in good}
         bad_rows = manifest[~manifest.path.isin(good)]
         reasons = dict(zip(bad["path"].astype(str), bad["reason"]))

@@ -5,11 +5,13 @@ The hem's height above the sole is divided by the person's height in the photo::
     hem_height = (sole_row - hem_row) / (sole_row - head_row)
 
 so the measure does not depend on how large the person is in the frame, and it stays
-valid when a long top hides the waistband.  The buckets follow body proportions as a
-fraction of stature (standing adult, anthropometric tables: ankle ~0.04, mid-calf ~0.18,
-knee ~0.28, mid-thigh ~0.40), shifted up a little for shoe heels, which lift the body off
-the sole row.  Rows are counted only where at least ``min_pixels`` pixels of a class lie,
-so a few stray annotation pixels do not move an edge.
+valid when a long top hides the waistband.  The bucket edges start from body proportions
+as a fraction of stature (standing adult: ankle ~0.04, mid-calf ~0.18, knee ~0.28,
+mid-thigh ~0.40) and were then moved up to where the measured hems of CCP's trousers and
+skirts fall (chapter 1 shows the histogram): heels lift the body off the sole row by a few
+per cent, and boots hide the lowest part of a trouser leg, so a trouser hem typically
+measures 0.06-0.16.  Rows are counted only where at least ``min_pixels`` pixels of a class
+lie, so a few stray annotation pixels do not move an edge.
 
 A length is *missing* (``None`` with a reason) when it cannot be measured: no garment
 pixels, no footwear pixels (feet hidden or out of frame), or the person touches the top
@@ -24,13 +26,13 @@ import numpy as np
 
 FOOTWEAR = ("boots", "clogs", "flats", "heels", "loafers", "pumps", "sandals", "shoes",
             "sneakers", "wedges", "socks")
-# Upper bounds of hem height (fraction of stature) for each length class, shortest hem first;
+# Upper bounds of hem height (fraction of stature) for each length class, longest garment first;
 # the names are the schema's bottom_length classes.
 LENGTH_BUCKETS: tuple[tuple[str, float], ...] = (
     ("full", 0.06),    # hem on the shoe (or below the sole row: trousers over the shoe)
-    ("ankle", 0.13),   # ankle to lower calf (9부)
-    ("midi", 0.23),    # calf
-    ("knee", 0.32),    # around the knee
+    ("ankle", 0.17),   # above the shoe, below the calf (9부)
+    ("midi", 0.25),    # calf
+    ("knee", 0.33),    # around the knee
     ("short", np.inf), # above the knee: shorts, mini skirts
 )
 

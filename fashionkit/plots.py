@@ -1,0 +1,410 @@
+"""Figures for the book, drawn from arrays and DataFrames.
+
+Every function returns the matplotlib :class:`~matplotlib.figure.Figure` it drew, with a
+title, axis labels and units ("photos", "px", "% of labelled photos").  Class and head
+names are the schema's display names (:mod:`fashionkit.schema`); nothing here spells one.
+
+Figures are made with ``pyplot`` so that a notebook shows them once, inline, when the cell
+ends (assign the result, ``fig = plots.x(...)``, rather than leaving it as the cell's last
+expression, or Jupyter shows it twice).
+
+``lang="ko"`` draws Korean display names when a CJK font is installed; without one it
+falls back to English with a warning (matplotlib would draw empty boxes instead).
+
+Imports: matplotlib, seaborn, numpy, pandas, PIL, :mod:`fashionkit.schema` and
+:func:`fashionkit.images.load_image` (which imports nothing of ours).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib import font_manager
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from PIL import Image
+
+from .images import load_image
+from .schema import get_head, heads
+
+SPLIT_COLORS = {"train": "#4C72B0", "val": "#DD8452", "test": "#55A868", "all": "#8172B3"}
+SOURCE_COLORS = {"ccp": "#4C72B0", "cad": "#C44E52"}
+SOURCE_NAMES = {"ccp": "CCP", "cad": "CAD"}
+MASK_COLORS = {1: (1.0, 0.35, 0.0), 2: (0.1, 0.45, 1.0)}  # garment orange, footwear blue
+ROW_COLORS = {"head": "#2ca02c", "hem": "#d62728", "sole": "#1f77b4"}
+_CJK_HINTS = ("cjk", "nanum", "malgun", "gothic", "batang", "gulim", "dotum", "unfonts", "baekmuk")
+
+
+def use_style() -> None:
+    """The book's plot style (seaborn whitegrid, readable sizes)."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    plt.rcParams.update({"figure.dpi": 100, "axes.titleweight": "bold", "figure.titleweight": "bold"})
+
+
+def cjk_font() -> str | None:
+    """Name of an installed font that can draw Korean, or None."""
+    for font in font_manager.fontManager.ttflist:
+        if any(hint in font.name.lower() for hint in _CJK_HINTS):
+            return font.name
+    return None
+
+
+def resolve_lang(lang: str) -> str:
+    """``lang`` if it can be drawn; ``"ko"`` without a CJK font falls back to ``"en"``."""
+    if lang not in ("en", "ko"):
+        raise ValueError(f"lang must be 'en' or 'ko', got {lang!r}")
+    if lang == "ko":
+        font = cjk_font()
+        if font is None:
+            warnings.warn("no CJK font installed (fc-list :lang=ko is empty); drawing English names",
+                          UserWarning, stacklevel=3)
+            return "en"
+        plt.rcParams["font.family"] = [font, *plt.rcParams["font.family"]]
+    return lang
+
+
+def _source_name(source: str) -> str:
+    return SOURCE_NAMES.get(source, source)
+
+
+def _grid(n: int, ncols: int, panel: tuple[float, float]):
+    ncols = max(1, min(ncols, n))
+    nrows = max(1, math.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(panel[0] * ncols, panel[1] * nrows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, axes.flat[:n]
+
+
+# ----------------------------------------------------------------------------- class counts
+
+
+def class_count_bars(counts: pd.DataFrame, head: str, source: str | None = None, ax=None,
+                     lang: str = "en", value: str = "share"):
+    """Bars per class, one bar per split, for one head (and one source) of ``audit.class_counts``.
+
+    ``value="share"`` plots % of the split's labelled photos (splits of different size side
+    by side), ``"n"`` plots photos.  Classes without data are marked "no data".
+    """
+    lang = resolve_lang(lang)
+    h = get_head(head)
+    part = counts[counts["head"] == head]
+    if source is not None:
+        part = part[part["source"] == source]
+    standalone = ax is None
+    if standalone:
+        fig, ax = plt.subplots(figsize=(6, 4))
+    fig = ax.figure
+    classes = list(h.names) + [c.name for c in h.no_data]
+    splits = [s for s in SPLIT_COLORS if s in set(part["split"])]
+    width = 0.8 / max(1, len(splits))
+    x = np.arange(len(classes))
+    totals, class_n = {}, pd.Series(0, index=classes)
+    for i, split in enumerate(splits):
+        rows = part[part["split"] == split].groupby("class")[["n"]].sum().reindex(classes, fill_value=0)["n"]
+        totals[split] = total = int(rows.sum())
+        class_n += rows
+        heights = 100.0 * rows / total if value == "share" and total else rows.astype(float)
+        ax.bar(x + (i - (len(splits) - 1) / 2) * width, heights.values, width,
+               color=SPLIT_COLORS[split], label=split)
+    for j, name in enumerate(classes):
+        note = "no data" if name not in h.names else ("0 photos" if class_n[name] == 0 else None)
+        if note:
+            ax.text(x[j], 0.03, note, rotation=90, ha="center", va="bottom", color="0.4", fontsize=9,
+                    transform=ax.get_xaxis_transform())
+    ax.set_xticks(x, [h.display(c, lang) for c in classes], rotation=30, ha="right", rotation_mode="anchor")
+    for tick, name in zip(ax.get_xticklabels(), classes):
+        if name not in h.names:
+            tick.set_color("0.45")
+    ax.grid(False, axis="x")
+    ax.set_ylim(0, ax.get_ylim()[1] * 1.05)
+    where = f" ({_source_name(source)})" if source else ""
+    ax.set_title(f"{h.title(lang)}{where}", pad=16)
+    ax.text(0.5, 1.015, "labelled: " + " / ".join(f"{s} {n:,}" for s, n in totals.items()),
+            transform=ax.transAxes, ha="center", va="bottom", fontsize=8, color="0.3")
+    ax.set_xlabel("class")
+    ax.set_ylabel("% of labelled photos" if value == "share" else "photos")
+    if standalone:
+        ax.legend(title="split", fontsize=8, title_fontsize=8)
+    return fig
+
+
+def class_count_panels(counts: pd.DataFrame, ncols: int = 3, lang: str = "en", value: str = "share"):
+    """One :func:`class_count_bars` panel per head with data and source that labels it."""
+    present = set(counts["source"])
+    pairs = [(h.key, s) for h in heads() for s in h.sources if s in present]
+    fig, axes = _grid(len(pairs), ncols, (5.2, 4.2))
+    for ax, (head, source) in zip(axes, pairs):
+        class_count_bars(counts, head, source, ax=ax, lang=lang, value=value)
+    fig.suptitle("Class balance per head and split" + (" (% of each split's labelled photos)" if value == "share" else ""))
+    splits = [s for s in SPLIT_COLORS if s in set(counts["split"])]
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    fig.legend(handles=[Patch(color=SPLIT_COLORS[s], label=s) for s in splits], title="split",
+               loc="upper right", ncols=len(splits), fontsize=9, title_fontsize=9, frameon=False)
+    return fig
+
+
+# ----------------------------------------------------------------------------- missing labels
+
+
+def missing_rates(frame: pd.DataFrame):
+    """Horizontal bars of % photos without a label, per head and source (``audit.missing_rates``)."""
+    frame = frame.reset_index(drop=True)
+    labels = [f"{r['name']} ({_source_name(r['source'])})" for _, r in frame.iterrows()]
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(frame) + 1.5))
+    y = np.arange(len(frame))
+    ax.barh(y, frame["missing %"], color=[SOURCE_COLORS.get(s, "0.5") for s in frame["source"]])
+    for yi, (_, r) in zip(y, frame.iterrows()):
+        ax.text(r["missing %"] + 1, yi, f"{r['missing']:,} of {r['photos']:,}", va="center", fontsize=9)
+    ax.set_yticks(y, labels)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 115)
+    ax.set_xlabel("% of the source's photos without a label")
+    ax.set_ylabel("head (source)")
+    ax.set_title("Missing labels per head")
+    ax.legend(handles=[Patch(color=c, label=_source_name(s)) for s, c in SOURCE_COLORS.items()
+                       if s in set(frame["source"])], title="source", loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------- co-occurrence
+
+
+def cooccurrence_heatmap(table: pd.DataFrame, title: str | None = None, lang: str = "en"):
+    """Annotated heatmap of a class x class count table (``audit.cooccurrence``).
+
+    The index and column names are head keys; cells are photos.
+    """
+    lang = resolve_lang(lang)
+    rows, cols = get_head(table.index.name), get_head(table.columns.name)
+    shown = table.copy()
+    shown.index = [rows.display(c, lang) for c in table.index]
+    shown.columns = [cols.display(c, lang) for c in table.columns]
+    fig, ax = plt.subplots(figsize=(1.3 * len(shown.columns) + 3, 0.8 * len(shown) + 2))
+    sns.heatmap(shown, annot=True, fmt="d", cmap="Blues", linewidths=0.5, ax=ax,
+                cbar_kws={"label": "photos"})
+    ax.set_xlabel(cols.title(lang))
+    ax.set_ylabel(rows.title(lang))
+    ax.set_title(title or f"{rows.title(lang)} x {cols.title(lang)} (photos labelled for both)")
+    plt.setp(ax.get_xticklabels(), rotation=30, ha="right", rotation_mode="anchor")
+    plt.setp(ax.get_yticklabels(), rotation=0)
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------- sizes
+
+
+def size_histograms(manifest: pd.DataFrame):
+    """Width, height (px) and aspect ratio (width / height) histograms per source."""
+    frame = manifest.assign(aspect=manifest["width"] / manifest["height"])
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    specs = [("width", "width (px)", np.arange(100, 400, 8)), ("height", "height (px)", np.arange(100, 400, 8)),
+             ("aspect", "aspect ratio (width / height)", np.arange(0.3, 2.05, 0.025))]
+    for ax, (col, label, bins) in zip(axes, specs):
+        for source, part in frame.groupby("source", sort=False):
+            ax.hist(part[col].dropna(), bins=bins, alpha=0.6, color=SOURCE_COLORS.get(source),
+                    label=f"{_source_name(source)} (n={len(part):,})")
+        ax.set_yscale("log")
+        ax.set_xlabel(label)
+        ax.set_ylabel("photos (log scale)")
+        ax.set_title(f"Photo {label.split(' (')[0]}")
+        ax.legend(fontsize=9)
+    fig.suptitle("Photo sizes after the resize to a 384 px longest side")
+    fig.tight_layout()
+    return fig
+
+
+def split_shares(frame: pd.DataFrame):
+    """Stacked bars: each split's % of a source's photos, annotated with photo counts."""
+    counts = frame.groupby(["source", "split"]).size().unstack("split", fill_value=0)
+    counts = counts[[s for s in SPLIT_COLORS if s in counts.columns]]
+    share = counts.div(counts.sum(axis=1), axis=0) * 100
+    fig, ax = plt.subplots(figsize=(8, 0.8 * len(counts) + 1.6))
+    left = np.zeros(len(counts))
+    y = np.arange(len(counts))
+    for split in counts.columns:
+        ax.barh(y, share[split], left=left, color=SPLIT_COLORS[split], label=split)
+        for yi, l, w, n in zip(y, left, share[split], counts[split]):
+            ax.text(l + w / 2, yi, f"{w:.1f}%\n({n:,})", ha="center", va="center", color="white", fontsize=9)
+        left += share[split].values
+    ax.set_yticks(y, [f"{_source_name(s)} ({n:,} photos)" for s, n in zip(counts.index, counts.sum(axis=1))])
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("% of the source's photos")
+    ax.set_ylabel("source")
+    ax.set_title("Split proportions per source")
+    ax.legend(ncols=len(counts.columns), loc="upper center", bbox_to_anchor=(0.5, -0.35), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------- photos
+
+
+def _thumbnail(path, size: int) -> np.ndarray:
+    img = load_image(path)
+    img.thumbnail((size, size), Image.LANCZOS)
+    return np.asarray(img)
+
+
+def _as_rows(items, ncols: int) -> list[list]:
+    items = list(items)
+    if items and isinstance(items[0], (list, tuple)):
+        return [list(r) for r in items]
+    return [items[i:i + ncols] for i in range(0, len(items), ncols)]
+
+
+def image_grid(paths: Sequence, titles: Sequence | None = None, ncols: int = 6,
+               row_labels: Sequence[str] | None = None, title: str = "", thumb: int = 192,
+               panel: tuple[float, float] = (1.9, 2.6)):
+    """Photos in a grid, loaded with :func:`fashionkit.images.load_image`.
+
+    ``paths`` is a flat list (wrapped after ``ncols``) or a list of rows (one row per
+    class, say); ``None`` leaves a cell empty.  ``titles`` has the same shape.
+    ``row_labels`` name the rows on the left.
+    """
+    rows = _as_rows(paths, ncols) or [[]]
+    title_rows = _as_rows(titles, ncols) if titles is not None else [[None] * len(r) for r in rows]
+    ncols = max([len(r) for r in rows] + [1])
+    fig, axes = plt.subplots(max(1, len(rows)), ncols, figsize=(panel[0] * ncols + 1.0, panel[1] * max(1, len(rows))),
+                             squeeze=False)
+    for r, row in enumerate(rows):
+        for c in range(ncols):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            ax.grid(False)
+            path = row[c] if c < len(row) else None
+            if path is not None:
+                ax.imshow(_thumbnail(path, thumb))
+                t = title_rows[r][c] if r < len(title_rows) and c < len(title_rows[r]) else None
+                if t:
+                    ax.set_title(str(t), fontsize=8, fontweight="normal")
+            elif c == 0:
+                ax.text(0.5, 0.5, "no photo", ha="center", va="center", color="0.5", transform=ax.transAxes)
+        if row_labels is not None and r < len(row_labels):
+            axes[r, 0].set_ylabel(row_labels[r], fontsize=11, fontweight="bold")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def mask_overlay(image, mask: np.ndarray, rows: Mapping[str, int | None], title: str = "", ax=None,
+                 legend: Mapping[int, str] | None = None, alpha: float = 0.5):
+    """A photo with mask pixels tinted and horizontal lines at the given rows.
+
+    ``mask`` holds codes per pixel: 0 = untouched, 1 = garment (orange), 2 = footwear
+    (blue); ``legend`` names the codes.  ``rows`` maps a line name (``head``, ``hem``,
+    ``sole`` ...) to a pixel row; ``None`` rows are skipped.
+    """
+    legend = dict(legend or {1: "garment", 2: "footwear"})
+    img = np.asarray(image.convert("RGB") if isinstance(image, Image.Image) else image, dtype=float) / 255.0
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    mask = np.asarray(mask)
+    if mask.shape != img.shape[:2]:
+        raise ValueError(f"mask shape {mask.shape} does not match the image {img.shape[:2]}")
+    out = img.copy()
+    for code, color in MASK_COLORS.items():
+        hit = mask == code
+        out[hit] = (1 - alpha) * out[hit] + alpha * np.asarray(color)
+    standalone = ax is None
+    if standalone:
+        fig, ax = plt.subplots(figsize=(3.2, 4.6))
+    fig = ax.figure
+    ax.imshow(out)
+    ax.grid(False)
+    for name, row in rows.items():
+        if row is not None:
+            ax.axhline(row, color=ROW_COLORS.get(name, "k"), lw=1.5, ls="--")
+    ax.set_title(title, fontsize=9, fontweight="normal")
+    ax.set_xlabel("x (px)", fontsize=8)
+    ax.set_ylabel("y (px)", fontsize=8)
+    ax.tick_params(labelsize=7)
+    if standalone:
+        ax.legend(handles=_overlay_handles(legend, rows), fontsize=7, loc="lower right")
+    return fig
+
+
+def _overlay_handles(legend: Mapping[int, str], row_names) -> list:
+    handles = [Patch(color=MASK_COLORS[c], alpha=0.7, label=legend[c]) for c in MASK_COLORS if c in legend]
+    return handles + [Line2D([], [], color=ROW_COLORS.get(n, "k"), ls="--", label=f"{n} row")
+                      for n in dict.fromkeys(row_names)]
+
+
+def mask_overlay_grid(panels: Sequence[Mapping], ncols: int = 5, title: str = ""):
+    """Several :func:`mask_overlay` panels (dicts of its keyword arguments) with one legend."""
+    fig, axes = _grid(max(1, len(panels)), ncols, (3.0, 4.4))
+    for ax, panel in zip(axes, panels):
+        mask_overlay(ax=ax, **panel)
+    if not panels:
+        axes[0].text(0.5, 0.5, "no measured photo", ha="center", va="center", transform=axes[0].transAxes)
+        axes[0].set_axis_off()
+    names = [n for p in panels for n, row in p.get("rows", {}).items() if row is not None]
+    handles = _overlay_handles(dict(panels[0].get("legend") or {1: "garment", 2: "footwear"}), names) if panels else []
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    if handles:
+        fig.legend(handles=handles, loc="lower center", ncols=len(handles), frameon=False)
+    return fig
+
+
+# ----------------------------------------------------------------------------- bottom length
+
+
+def hem_height_histogram(frame: pd.DataFrame, buckets: Sequence[tuple[str, float]], by: str = "bottom_sub",
+                         bin_width: float = 0.02, lang: str = "en"):
+    """Stacked histogram of ``hem_height`` by ``by``'s classes with the length bucket edges.
+
+    ``buckets`` is ``fashionkit.masks.LENGTH_BUCKETS``: (class, upper edge) pairs, shortest
+    hem first; finite edges are drawn as vertical lines and each bucket is named on top.
+    """
+    lang = resolve_lang(lang)
+    h, length = get_head(by), get_head("bottom_length")
+    data = frame.dropna(subset=["hem_height", by])
+    lo = min(-0.1, np.floor(data["hem_height"].min() / bin_width) * bin_width) if len(data) else -0.1
+    hi = max(0.5, np.ceil(data["hem_height"].max() / bin_width) * bin_width + 0.04) if len(data) else 0.5
+    bins = np.arange(lo, hi + bin_width, bin_width)
+    groups = [(h.display(c, lang), data.loc[data[by] == c, "hem_height"].to_numpy()) for c in h.names]
+    groups = [(name, values) for name, values in groups if len(values)]
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    if groups:
+        colors = sns.color_palette("deep", len(groups))
+        ax.hist([v for _, v in groups], bins=bins, stacked=True, color=colors,
+                label=[f"{name} (n={len(v)})" for name, v in groups])
+    edges = [lo] + [e for _, e in buckets if np.isfinite(e)] + [hi]
+    for e in edges[1:-1]:
+        ax.axvline(e, color="k", ls="--", lw=1)
+    for (name, _), a, b in zip(buckets, edges[:-1], edges[1:]):
+        ax.text((a + b) / 2, 1.01, length.display(name, lang), ha="center", va="bottom", fontsize=9,
+                transform=ax.get_xaxis_transform())
+    ax.set_xlim(lo, hi)
+    ax.set_xlabel("hem height above the sole (fraction of the person's height in the photo)")
+    ax.set_ylabel("photos")
+    ax.set_title(f"Hem height by {h.title(lang)}, with the length-class edges (dashed)", pad=22)
+    if groups:
+        ax.legend(title=h.title(lang), fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def class_sample_grid(picked: pd.DataFrame, head: str, title: str = "", lang: str = "en", thumb: int = 192):
+    """Photos of ``audit.sample_per_class``: one row per class of ``head``, titled by source and file."""
+    lang = resolve_lang(lang)
+    h = get_head(head)
+    rows = [picked[picked[head] == c] for c in h.names]
+    paths = [list(r["path"]) for r in rows]
+    titles = [[f"{_source_name(s)} {Path(i).stem}" for s, i in zip(r["source"], r["image"])] for r in rows]
+    labels = [f"{h.display(c, lang)}" for c in h.names]
+    return image_grid(paths, titles, row_labels=labels, thumb=thumb,
+                      title=title or f"{h.title(lang)}: training photos per class")
