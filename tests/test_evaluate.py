@@ -1,0 +1,39 @@
+import numpy as np
+import pytest
+
+from fashionkit import evaluate as E
+
+
+def onehot(pred, k):
+    return np.eye(k)[pred]
+
+
+def test_known_answers_with_missing_labels_left_out():
+    y = np.array([0, 0, 1, 2, -1, 2])
+    pred = np.array([0, 1, 1, 2, 0, 0])
+    s = E.head_scores(y, onehot(pred, 3), y_train=np.array([2, 2, 0, -1]))
+    assert s["n"] == 5
+    assert s["accuracy"] == pytest.approx(3 / 5)
+    # per-class F1: class 0: p=.5, r=.5 -> 1/2; class 1: p=.5, r=1 -> 2/3; class 2: p=1, r=.5 -> 2/3
+    assert s["macro_f1"] == pytest.approx((1 / 2 + 2 / 3 + 2 / 3) / 3)
+    assert s["balanced_accuracy"] == pytest.approx((0.5 + 1 + 0.5) / 3)
+    assert s["majority"] == pytest.approx(2 / 5)  # training majority is class 2
+
+
+def test_majority_baseline_and_errors():
+    assert E.majority_class(np.array([1, 1, 0, -1, -1, -1])) == 1
+    with pytest.raises(ValueError):
+        E.majority_class(np.array([-1, -1]))
+    with pytest.raises(ValueError):
+        E.head_scores(np.array([0, 1]), np.ones((3, 2)))
+
+
+def test_bootstrap_interval_covers_the_truth_on_a_synthetic_case():
+    rng = np.random.default_rng(0)
+    hits = 0
+    for trial in range(40):  # a classifier that is right 80% of the time
+        y = rng.integers(0, 2, 200)
+        pred = np.where(rng.random(200) < 0.8, y, 1 - y)
+        lo, hi = E.bootstrap_ci(y, onehot(pred, 2), n_boot=200, seed=trial)
+        hits += lo <= 0.8 <= hi
+    assert hits >= 33  # ~95% nominal coverage; allow sampling noise
