@@ -70,9 +70,10 @@ def bootstrap_ci(y_true, proba, metric: str = "accuracy", n_boot: int = 1000, le
     if y.size == 0:
         return (np.nan, np.nan)
     rng = np.random.default_rng(seed)
-    values = np.empty(n_boot)
-    for b in range(n_boot):
-        idx = rng.integers(0, y.size, y.size)
-        values[b] = head_scores(y[idx], p[idx])[metric]
+    idx = rng.integers(0, y.size, (n_boot, y.size))
+    if metric == "accuracy":  # vectorised: the mean of resampled hits
+        values = (p.argmax(axis=1) == y)[idx].mean(axis=1)
+    else:
+        values = np.array([head_scores(y[i], p[i])[metric] for i in idx])
     alpha = (1 - level) / 2
     return float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))
