@@ -16,7 +16,7 @@ export HF_HUB_OFFLINE := 1
 export PYTHONHASHSEED := 0
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 
-NOTEBOOKS := 01_data_audit
+NOTEBOOKS := 01_data_audit 02_oversampling 03_train_top 04_train_bottom
 NB_DIR    := $(BUILD)/nb
 ART_DIR   := $(abspath $(BUILD))/artifacts
 EXECUTED  := $(addprefix $(NB_DIR)/,$(addsuffix .ipynb,$(NOTEBOOKS)))
@@ -49,6 +49,11 @@ $(NB_DIR)/%.ipynb: notebooks/%.ipynb params/%.yaml $(PKG) $(STAMP) | data
 	$(PY) -m papermill $< $@.tmp -f params/$*.yaml -p artifacts_dir $(ART_DIR)/$* \
 		--cwd notebooks -k python3 --progress-bar
 	mv $@.tmp $@
+
+# Upstream artifacts: each chapter reads what the ones before it wrote.
+$(NB_DIR)/02_oversampling.ipynb: $(NB_DIR)/01_data_audit.ipynb
+$(NB_DIR)/03_train_top.ipynb: $(NB_DIR)/02_oversampling.ipynb
+$(NB_DIR)/04_train_bottom.ipynb: $(NB_DIR)/02_oversampling.ipynb $(NB_DIR)/03_train_top.ipynb
 
 book: $(BOOK_HTML)
 # jupyter-book renders the executed copies (execute_notebooks: off); book/ holds the prose.

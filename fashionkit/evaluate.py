@@ -77,3 +77,19 @@ def bootstrap_ci(y_true, proba, metric: str = "accuracy", n_boot: int = 1000, le
         values = np.array([head_scores(y[i], p[i])[metric] for i in idx])
     alpha = (1 - level) / 2
     return float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))
+
+
+def per_class_recall(y_true, proba, classes: Sequence[str]) -> pd.Series:
+    """Recall of every class (NaN for a class absent from ``y_true``)."""
+    y, p = _labelled(y_true, proba)
+    pred = p.argmax(axis=1)
+    return pd.Series({name: float((pred[y == i] == i).mean()) if (y == i).any() else np.nan
+                      for i, name in enumerate(classes)})
+
+
+# The study's reported accuracies (%), on its own data and measured on the images it
+# trained on; shown beside ours for reference only, never as a target we copy.
+STUDY_ACCURACY = {
+    "top_type": 60.3, "top_pattern": 83.4, "top_buttons": 54.1, "top_neck": 20.2, "top_sleeve": 54.1,
+    "bottom_major": 89.2, "bottom_sub": 70.4, "bottom_length": 78.4,
+}

@@ -408,3 +408,47 @@ def class_sample_grid(picked: pd.DataFrame, head: str, title: str = "", lang: st
     labels = [f"{h.display(c, lang)}" for c in h.names]
     return image_grid(paths, titles, row_labels=labels, thumb=thumb,
                       title=title or f"{h.title(lang)}: training photos per class")
+
+
+def training_curves(history: pd.DataFrame, lr_trace: pd.DataFrame, title: str):
+    """Three panels: training loss, validation macro-F1 per head, learning rate (SGDR)."""
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
+    ax = axes[0]
+    ax.plot(history["epoch"], history["train_loss"], marker="o")
+    ax.set(title="training loss", xlabel="epoch", ylabel="summed masked cross-entropy (nats)")
+    ax = axes[1]
+    for column in [c for c in history.columns if c.endswith("_macro_f1") and c != "val_mean_macro_f1"]:
+        key = column.removesuffix("_macro_f1")
+        ax.plot(history["epoch"], 100 * history[column], marker=".", label=get_head(key).en)
+    ax.plot(history["epoch"], 100 * history["val_mean_macro_f1"], color="black", lw=2.5, label="mean")
+    ax.set(title="validation macro-F1 per head", xlabel="epoch", ylabel="macro-F1 (%)")
+    ax.legend(fontsize=8, loc="lower right")
+    ax = axes[2]
+    ax.plot(lr_trace["epoch"], lr_trace["lr_heads"], label="heads")
+    ax.plot(lr_trace["epoch"], lr_trace["lr_upper"], label="upper blocks")
+    probe = history.loc[history["phase"] == "probe", "epoch"]
+    if len(probe):
+        ax.axvspan(0, probe.max(), color="grey", alpha=0.15, label="linear probe")
+    ax.set(title="learning rate (AdamW + SGDR)", xlabel="epoch", ylabel="learning rate")
+    ax.legend(fontsize=8)
+    fig.suptitle(title, fontweight="bold")
+    fig.tight_layout()
+    return fig
+
+
+def strategy_comparison(table: pd.DataFrame, metric: str = "macro_f1", title: str = ""):
+    """Grouped bars: one group per head, one bar per strategy (mean over seeds, sd as error bar)."""
+    summary = table.groupby(["head", "strategy"])[metric].agg(["mean", "std"]).reset_index()
+    order = [h.key for h in heads() if h.key in set(summary["head"])]
+    strategies = list(dict.fromkeys(table["strategy"]))
+    fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(order)), 3.8))
+    width = 0.8 / len(strategies)
+    for i, strategy in enumerate(strategies):
+        part = summary[summary["strategy"] == strategy].set_index("head").reindex(order)
+        ax.bar(np.arange(len(order)) + (i - (len(strategies) - 1) / 2) * width, 100 * part["mean"],
+               width, yerr=100 * part["std"].fillna(0), label=strategy, capsize=2)
+    ax.set_xticks(np.arange(len(order)), [get_head(k).en for k in order], rotation=20, ha="right")
+    ax.set(ylabel=f"validation {metric.replace('_', '-')} (%)", xlabel="head", title=title)
+    ax.legend(title="rare classes", fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -1,4 +1,4 @@
-"""Notebooks are stored clean, and each runs end to end on the tiny smoke profile."""
+"""Notebooks are stored clean, and the whole chain runs end to end on the tiny smoke profile."""
 
 import json
 
@@ -32,11 +32,17 @@ def test_notebook_is_stored_without_outputs(nb):
         assert f"{key} =" in source, f"params key {key!r} has no default in the parameters cell"
 
 
-@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_on_the_smoke_profile(nb, tmp_path, shared_data):
-    params = yaml.safe_load((PROJECT_ROOT / "params" / f"{nb.stem}.yaml").read_text()) or {}
-    params.update(SMOKE[nb.stem])
-    params["artifacts_dir"] = str(tmp_path / "artifacts")
-    pm.execute_notebook(str(nb), str(tmp_path / nb.name), parameters=params,
-                        cwd=str(PROJECT_ROOT / "notebooks"), kernel_name="python3", progress_bar=False)
-    assert any((tmp_path / "artifacts").iterdir()), "the notebook wrote no artifacts"
+def _smoke_params(stem: str, tmp) -> dict:
+    params = yaml.safe_load((PROJECT_ROOT / "params" / f"{stem}.yaml").read_text()) or {}
+    for key, value in SMOKE[stem].items():
+        params[key] = value.format(tmp=tmp) if isinstance(value, str) else value
+    params["artifacts_dir"] = str(tmp / stem)
+    return params
+
+
+def test_the_notebook_chain_runs_on_the_smoke_profile(tmp_path, shared_data):
+    """01 -> 02 -> 03 -> 04 ...: each reads what the ones before it wrote, as under make."""
+    for nb in NOTEBOOKS:
+        pm.execute_notebook(str(nb), str(tmp_path / nb.name), parameters=_smoke_params(nb.stem, tmp_path),
+                            cwd=str(PROJECT_ROOT / "notebooks"), kernel_name="python3", progress_bar=False)
+        assert any((tmp_path / nb.stem).iterdir()), f"{nb.stem} wrote no artifacts"

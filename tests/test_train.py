@@ -1,0 +1,82 @@
+"""A tiny end-to-end run on real photos: cache maps, fit, predict, checkpoint."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from fashionkit import labels as L
+from fashionkit.features import WHOLE, WHOLE_FLIP, extract_features
+from fashionkit.models import create_model
+from fashionkit.schema import heads
+from fashionkit.train import AttributeClassifier, SchemaMismatchError, load_checkpoint, save_checkpoint
+
+torch.set_num_threads(2)
+TINY = dict(epochs=4, probe_epochs=1, batch_size=8, lr=3e-3, sgdr_t0=2, sgdr_t_mult=1,
+            eval_views=("whole", "whole_flip"), progress=False)
+
+
+@pytest.fixture(scope="module")
+def tiny(shared_data, tmp_path_factory):
+    attrs = pd.read_csv(shared_data / "cad" / "attributes.csv").head(24)
+    rows = [{"image": r["image"], **L.cad_labels(r)} for r in attrs.to_dict("records")]
+    frame = pd.DataFrame(rows).astype({h.key: "string" for h in heads()})
+    paths = [shared_data / "cad" / "images" / i for i in frame.image]
+    net = create_model("tf_efficientnet_lite2", heads=heads("top"), trainable_blocks=1)
+    cache = extract_features(net.frozen, paths, views=(WHOLE, WHOLE_FLIP), image_size=(96, 64),
+                             cache_path=tmp_path_factory.mktemp("cache"), progress=False)
+    views = {name: np.asarray(arr) for name, arr in cache.views.items()}
+    return frame, views
+
+
+@pytest.fixture(scope="module")
+def fitted(tiny):
+    frame, views = tiny
+    return AttributeClassifier(**TINY).fit(views, frame, views, frame)
+
+
+def test_fit_lowers_the_loss_and_predicts_probabilities(tiny, fitted):
+    frame, views = tiny
+    clf = fitted
+    loss = clf.history_["train_loss"].to_numpy()
+    assert loss[-1] < loss[0]
+    assert list(clf.history_["phase"][:2]) == ["probe", "fine-tune"]
+    proba = clf.predict_proba(views)
+    assert set(proba) == {h.key for h in heads("top")}
+    for key, p in proba.items():
+        assert p.shape == (len(frame), len(clf.classes_[key]))
+        assert np.allclose(p.sum(axis=1), 1.0, atol=1e-5)
+    # the schedule restarts: the heads' rate rises again after the first cycle (SGDR)
+    lr = clf.lr_trace_["lr_heads"].to_numpy()
+    assert (np.diff(lr) > 0).any() and lr.max() <= TINY["lr"] * 1.0001
+
+
+def test_fit_is_deterministic_under_a_seed(tiny, fitted):
+    frame, views = tiny
+    again = AttributeClassifier(**TINY).fit(views, frame, views, frame)
+    pd.testing.assert_frame_equal(fitted.history_.drop(columns="seconds"), again.history_.drop(columns="seconds"))
+
+
+def test_unfitted_and_bad_settings_are_clear_errors(tiny):
+    frame, views = tiny
+    with pytest.raises(RuntimeError, match="not fitted"):
+        AttributeClassifier().predict_proba(views)
+    with pytest.raises(ValueError, match="sampling must be one of"):
+        AttributeClassifier(**{**TINY, "sampling": "smote"}).fit(views, frame, views, frame)
+
+
+def test_checkpoint_round_trip_and_schema_mismatch(tiny, fitted, tmp_path):
+    frame, views = tiny
+    clf = fitted
+    path = tmp_path / "top.pt"
+    save_checkpoint(clf, path, split_hash="abc")
+    again = load_checkpoint(path, split_hash="abc")
+    for key, p in clf.predict_proba(views).items():
+        assert np.allclose(p, again.predict_proba(views)[key], atol=1e-6)
+    with pytest.raises(SchemaMismatchError, match="split"):
+        load_checkpoint(path, split_hash="other")
+    ckpt = torch.load(path, weights_only=False)
+    ckpt["schema"]["top_neck"] = ["round", "v-neck", "collar", "turtleneck"]
+    torch.save(ckpt, path)
+    with pytest.raises(SchemaMismatchError, match="top_neck"):
+        load_checkpoint(path)
