@@ -80,3 +80,19 @@ def test_checkpoint_round_trip_and_schema_mismatch(tiny, fitted, tmp_path):
     torch.save(ckpt, path)
     with pytest.raises(SchemaMismatchError, match="top_neck"):
         load_checkpoint(path)
+
+
+def test_head_probe_on_pooled_features(tiny):
+    from fashionkit.train import HeadProbe, pooled_features
+
+    frame, views = tiny
+    net = create_model("tf_efficientnet_lite2", heads=heads("top"), trainable_blocks=1)
+    pooled = pooled_features(net, views)
+    assert pooled["whole"].shape == (len(frame), net.num_features)
+    probes = [HeadProbe("top", sampling=s, epochs=5, seed=0).fit(pooled, frame)
+              for s in ("none", "oversample", "class_weight")]
+    for probe in probes:
+        proba = probe.predict_proba(pooled, ["whole"])
+        assert all(np.allclose(p.sum(axis=1), 1.0, atol=1e-5) for p in proba.values())
+    again = HeadProbe("top", sampling="oversample", epochs=5, seed=0).fit(pooled, frame)
+    assert np.allclose(again.predict_proba(pooled)["top_neck"], probes[1].predict_proba(pooled)["top_neck"])
