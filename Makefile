@@ -46,9 +46,9 @@ notebooks: $(EXECUTED)
 # upstream notebooks; an unchanged step is skipped on the next `make all`.
 $(NB_DIR)/%.ipynb: notebooks/%.ipynb params/%.yaml $(PKG) $(STAMP) | data
 	mkdir -p $(NB_DIR) $(ART_DIR)/$*
-	$(PY) -m papermill $< $@.tmp -f params/$*.yaml -p artifacts_dir $(ART_DIR)/$* \
-		--cwd notebooks -k python3 --progress-bar
-	mv $@.tmp $@
+	$(PY) -m papermill $< $(@:.ipynb=.partial.ipynb) -f params/$*.yaml -p artifacts_dir $(ART_DIR)/$* \
+		--cwd notebooks -k python3 --log-output
+	mv $(@:.ipynb=.partial.ipynb) $@
 
 # Upstream artifacts: each chapter reads what the ones before it wrote.
 $(NB_DIR)/02_oversampling.ipynb: $(NB_DIR)/01_data_audit.ipynb

@@ -70,8 +70,8 @@ def ensure_torchvision() -> bool:
     missing = [name for name in _SCHEMAS if not _has_op(name)]
     if not missing:
         return False
-    if _load_own_extension() and all(_has_op(name) for name in missing):
-        return False  # torchvision works; loading its extension is what its import does anyway
+    if _load_own_extension():
+        return False  # torchvision's own extension loaded: it defines what it needs itself
 
     import torch
 

@@ -165,7 +165,7 @@ def _block_list(blocks: nn.Sequential) -> list[tuple[int, int, nn.Module]]:
 def stage_boundaries(model: nn.Module) -> list[int]:
     """``trainable_blocks`` values that cut exactly between stages (0 = none, ... all).
 
-    For ``tf_efficientnet_lite2``: ``[0, 1, 6, 10, 14, 17, 19, 20]`` -- 1 is the last
+    For ``tf_efficientnet_lite2``: ``[0, 1, 6, 10, 14, 17, 20, 21]`` -- 1 is the last
     stage, 6 the last two stages.
     """
     sizes = [len(stage) if isinstance(stage, nn.Sequential) else 1 for stage in model.blocks]

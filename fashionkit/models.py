@@ -91,7 +91,7 @@ def create_model(
 
     ``pretrained=True`` loads the bundled ImageNet weights offline for
     ``tf_efficientnet_lite0/1/2`` (:func:`fashionkit.backbones.create_backbone`).
-    ``trainable_blocks``: how many of the last backbone stages are trained (see
+    ``trainable_blocks``: how many of the last backbone blocks are trained (see
     :func:`fashionkit.features.split_backbone`); the stages before them are frozen.
     ``drop_rate``: dropout on the pooled features before the heads.  ``backbone_kw`` pass
     through to ``timm.create_model`` (e.g. ``drop_path_rate``).

@@ -221,7 +221,7 @@ def save_checkpoint(clf: AttributeClassifier, path, split_hash: str, extra: dict
         "format": "fashionkit-checkpoint-1",
         "state_dict": clf.net_.state_dict(),
         "schema": {h.key: list(h.names) for h in clf._heads()},
-        "params": clf.get_params(),
+        "params": {**clf.get_params(), "trainable_blocks": clf.net_.trainable_blocks},
         "split_hash": split_hash,
         "data_config": clf.net_.data_config,
         "best_epoch": clf.best_epoch_,
