@@ -93,3 +93,198 @@ STUDY_ACCURACY = {
     "top_type": 60.3, "top_pattern": 83.4, "top_buttons": 54.1, "top_neck": 20.2, "top_sleeve": 54.1,
     "bottom_major": 89.2, "bottom_sub": 70.4, "bottom_length": 78.4,
 }
+
+
+# ----------------------------------------------------------------------------- errors, calibration, TTA
+
+_EPS = 1e-12  # probabilities are clipped to [_EPS, 1] before a log
+
+
+def confusion(y_true, proba, n_classes: int) -> np.ndarray:
+    """Confusion counts ``(n_classes, n_classes)``: rows = true class, columns = argmax class.
+
+    Rows without a label (``-1``) are left out.
+    """
+    y, p = _labelled(y_true, proba)
+    if p.shape[1] != n_classes:
+        raise ValueError(f"proba has {p.shape[1]} columns, expected n_classes = {n_classes}")
+    if y.size and y.max() >= n_classes:
+        raise ValueError(f"label {int(y.max())} out of range for {n_classes} classes")
+    pred = p.argmax(axis=1) if y.size else np.zeros(0, dtype=int)
+    return np.bincount(y * n_classes + pred, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+
+
+def prior_baseline(y_true, y_train, n_classes: int) -> float:
+    """Expected accuracy of guessing at random with the training class priors.
+
+    ``sum_c p_train(c) * p_test(c)`` over the labelled rows of both (``-1`` left out): the
+    chance level of a classifier that ignores the photo but knows the class balance.  It
+    lies between ``1 / n_classes`` (uniform) and the majority baseline.
+    """
+    def shares(y):
+        y = np.asarray(y)
+        y = y[y >= 0]
+        if y.size == 0:
+            raise ValueError("no labelled rows")
+        return np.bincount(y, minlength=n_classes)[:n_classes] / y.size
+
+    return float(shares(y_train) @ shares(y_true))
+
+
+def top_confusions(y_true, proba, classes: Sequence[str], k: int = 5) -> pd.DataFrame:
+    """The ``k`` most frequent off-diagonal (true, predicted) pairs, most frequent first.
+
+    Columns: ``true``, ``predicted`` (names from ``classes``), ``n`` (photos) and ``share``
+    (fraction 0..1 of the true class's labelled photos predicted as ``predicted``).  Pairs
+    that never occur are not listed; ties keep the order of the class indices.
+    """
+    counts = confusion(y_true, proba, len(classes))
+    support = counts.sum(axis=1)
+    rows = [(counts[t, q], t, q) for t in range(len(classes)) for q in range(len(classes))
+            if t != q and counts[t, q] > 0]
+    rows.sort(key=lambda r: (-r[0], r[1], r[2]))
+    return pd.DataFrame([{"true": classes[t], "predicted": classes[q], "n": int(n), "share": n / support[t]}
+                         for n, t, q in rows[:k]], columns=["true", "predicted", "n", "share"])
+
+
+def _top_label(y_true, proba):
+    y, p = _labelled(y_true, proba)
+    return p.max(axis=1), (p.argmax(axis=1) == y).astype(float)
+
+
+def _bin_index(conf: np.ndarray, n_bins: int) -> np.ndarray:
+    """Equal-width bins ``(lower, upper]`` on [0, 1]; a confidence of 0 goes to the first bin."""
+    return np.clip(np.ceil(conf * n_bins).astype(int) - 1, 0, n_bins - 1)
+
+
+def reliability_table(y_true, proba, n_bins: int = 15) -> pd.DataFrame:
+    """Top-label reliability per equal-width confidence bin.
+
+    Columns: ``bin``, ``lower``, ``upper`` (bin edges, fractions), ``n`` (labelled photos
+    whose top probability falls in ``(lower, upper]``), ``confidence`` (their mean top
+    probability) and ``accuracy`` (their share of correct argmax answers); both NaN for an
+    empty bin.  All ``n_bins`` bins are listed.
+    """
+    conf, hit = _top_label(y_true, proba)
+    b = _bin_index(conf, n_bins)
+    n = np.bincount(b, minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_conf = np.bincount(b, weights=conf, minlength=n_bins) / n
+        acc = np.bincount(b, weights=hit, minlength=n_bins) / n
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    return pd.DataFrame({"bin": np.arange(n_bins), "lower": edges[:-1], "upper": edges[1:], "n": n,
+                         "confidence": mean_conf, "accuracy": acc})
+
+
+def expected_calibration_error(y_true, proba, n_bins: int = 15) -> float:
+    """Top-label expected calibration error: ``sum_b n_b / N * |accuracy_b - confidence_b|``.
+
+    Equal-width confidence bins on [0, 1] (:func:`reliability_table`); a fraction 0..1
+    (NaN without labelled rows).
+    """
+    table = reliability_table(y_true, proba, n_bins)
+    total = table["n"].sum()
+    if total == 0:
+        return np.nan
+    full = table[table["n"] > 0]
+    return float((full["n"] * (full["accuracy"] - full["confidence"]).abs()).sum() / total)
+
+
+def nll(y_true, proba) -> float:
+    """Mean negative log-likelihood (nats) of the true class over labelled rows.
+
+    Probabilities are clipped to ``[1e-12, 1]`` so a confident miss costs ~27.6 nats, not inf.
+    """
+    y, p = _labelled(y_true, proba)
+    if y.size == 0:
+        return np.nan
+    return float(-np.log(np.clip(p[np.arange(y.size), y], _EPS, 1.0)).mean())
+
+
+def apply_temperature(proba, temperature: float) -> np.ndarray:
+    """``softmax(log(proba) / T)`` row-wise: T > 1 softens, T < 1 sharpens, argmax unchanged.
+
+    Rows of the result sum to one.  Probabilities are clipped to ``[1e-12, 1]`` before the log.
+    """
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    logits = np.log(np.clip(np.asarray(proba, dtype=float), _EPS, 1.0)) / temperature
+    logits -= logits.max(axis=1, keepdims=True)
+    out = np.exp(logits)
+    return out / out.sum(axis=1, keepdims=True)
+
+
+def fit_temperature(y_true, proba, bounds: tuple[float, float] = (0.05, 20.0)) -> float:
+    """Temperature ``T > 0`` minimising the NLL of ``softmax(log(proba) / T)`` (temperature scaling).
+
+    Fit it on the VALIDATION split only, then apply the fitted ``T`` to the test
+    probabilities with :func:`apply_temperature`; fitting on the test split would make the
+    test calibration numbers optimistic.  One-dimensional bounded search on ``log T``
+    (``scipy.optimize.minimize_scalar``) within ``bounds``.  Rows without a label are left out.
+    """
+    from scipy.optimize import minimize_scalar
+
+    y, p = _labelled(y_true, proba)
+    if y.size == 0:
+        raise ValueError("no labelled rows to fit a temperature on")
+    result = minimize_scalar(lambda log_t: nll(y, apply_temperature(p, float(np.exp(log_t)))),
+                             bounds=(np.log(bounds[0]), np.log(bounds[1])), method="bounded",
+                             options={"xatol": 1e-5})
+    return float(np.exp(result.x))
+
+
+def average_views(probas: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Test-time augmentation: the mean of per-view probability dicts ``{head: (n, k)}``.
+
+    Every dict must have the same heads and, per head, the same shape; a mismatch raises
+    ``ValueError``.  Rows of the result are renormalised to sum to one.
+    """
+    probas = list(probas)
+    if not probas:
+        raise ValueError("no views to average")
+    keys = set(probas[0])
+    for i, p in enumerate(probas[1:], 1):
+        if set(p) != keys:
+            raise ValueError(f"view {i} has heads {sorted(p)}, view 0 has {sorted(keys)}")
+    out = {}
+    for key in probas[0]:
+        arrays = [np.asarray(p[key], dtype=float) for p in probas]
+        shapes = {a.shape for a in arrays}
+        if len(shapes) != 1 or arrays[0].ndim != 2:
+            raise ValueError(f"head {key!r}: views have shapes {[a.shape for a in arrays]}; need one (n, k)")
+        mean = np.mean(arrays, axis=0)
+        out[key] = mean / mean.sum(axis=1, keepdims=True)
+    return out
+
+
+def paired_bootstrap_diff(y_true, proba_a, proba_b, n_boot: int = 1000, level: float = 0.95,
+                          seed: int = 0) -> tuple[float, float, float]:
+    """Accuracy of ``b`` minus accuracy of ``a`` on the same photos, with a paired bootstrap interval.
+
+    Returns ``(diff, lo, hi)``: ``diff`` is the observed difference on all labelled rows,
+    ``lo``/``hi`` the percentile interval of the difference when the SAME resampled rows
+    score both (so photo difficulty cancels).  With ``a`` = plain and ``b`` = TTA, an
+    interval above 0 says TTA helped beyond resampling noise.
+    """
+    y, pa = _labelled(y_true, proba_a)
+    _, pb = _labelled(y_true, proba_b)
+    if pa.shape != pb.shape:
+        raise ValueError(f"proba_a {pa.shape} and proba_b {pb.shape} differ")
+    if y.size == 0:
+        return (np.nan, np.nan, np.nan)
+    delta = (pb.argmax(axis=1) == y).astype(float) - (pa.argmax(axis=1) == y)
+    idx = np.random.default_rng(seed).integers(0, y.size, (n_boot, y.size))
+    values = delta[idx].mean(axis=1)
+    alpha = (1 - level) / 2
+    return float(delta.mean()), float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))
+
+
+def paired_verdict(diff_ci: tuple[float, float, float], name_a: str = "plain", name_b: str = "TTA") -> str:
+    """A sentence for :func:`paired_bootstrap_diff`'s ``(diff, lo, hi)`` (fractions)."""
+    diff, lo, hi = diff_ci
+    span = f"{100 * diff:+.1f} points (bootstrap CI {100 * lo:+.1f} to {100 * hi:+.1f})"
+    if lo > 0:
+        return f"{name_b} is more accurate than {name_a}: {span}."
+    if hi < 0:
+        return f"{name_b} is less accurate than {name_a}: {span}."
+    return f"no clear difference between {name_b} and {name_a}: {span}, the interval includes 0."

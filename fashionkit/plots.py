@@ -452,3 +452,78 @@ def strategy_comparison(table: pd.DataFrame, metric: str = "macro_f1", title: st
     ax.legend(title="rare classes", fontsize=8)
     fig.tight_layout()
     return fig
+
+
+# ----------------------------------------------------------------------------- errors and calibration
+
+
+def confusion_heatmap(counts, classes: Sequence[str], title: str, normalize: bool = True,
+                      head: str | None = None, lang: str = "en"):
+    """Heatmap of a confusion matrix (``evaluate.confusion``: rows = true class).
+
+    ``normalize=True`` colours cells by % of the true class's photos (each row sums to
+    100) and annotates "% (photos)"; ``False`` colours by photos.  With ``head`` the
+    ``classes`` (machine names) are shown as the schema's display names; without, as given.
+    """
+    counts = np.asarray(counts)
+    if counts.shape != (len(classes), len(classes)):
+        raise ValueError(f"counts {counts.shape} do not match {len(classes)} classes")
+    if head is not None:
+        lang = resolve_lang(lang)
+        h = get_head(head)
+        names = [h.display(c, lang) for c in classes]
+    else:
+        names = [str(c) for c in classes]
+    support = counts.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(support > 0, 100.0 * counts / support, np.nan)
+    if normalize:
+        values, label = share, "% of the true class's photos"
+        annot = np.array([[f"{s:.0f}%\n({n:,})" if np.isfinite(s) else f"–\n({n:,})" for s, n in zip(rs, rn)]
+                          for rs, rn in zip(share, counts)])
+        kw = dict(vmin=0, vmax=100)
+    else:
+        values, label = counts, "photos"
+        annot = np.array([[f"{n:,}" for n in rn] for rn in counts])
+        kw = {}
+    size = len(classes)
+    fig, ax = plt.subplots(figsize=(1.1 * size + 3, 0.8 * size + 2))
+    sns.heatmap(pd.DataFrame(values, index=names, columns=names), annot=annot, fmt="", cmap="Blues",
+                linewidths=0.5, ax=ax, cbar_kws={"label": label}, **kw)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title)
+    plt.setp(ax.get_xticklabels(), rotation=30, ha="right", rotation_mode="anchor")
+    plt.setp(ax.get_yticklabels(), rotation=0)
+    fig.tight_layout()
+    return fig
+
+
+def reliability_diagram(tables: Mapping[str, pd.DataFrame], title: str):
+    """Accuracy against confidence per bin, one line per table (``evaluate.reliability_table``).
+
+    Marker area grows with the bin's photos; the dashed diagonal is perfect calibration.
+    The legend gives each table's expected calibration error (points of %).
+    """
+    fig, ax = plt.subplots(figsize=(5.5, 6.2))
+    ax.plot([0, 100], [0, 100], ls="--", color="0.5", lw=1, label="perfect calibration")
+    colors = sns.color_palette("deep", max(1, len(tables)))
+    biggest = max([t["n"].max() for t in tables.values() if len(t)] + [1])
+    for color, (name, table) in zip(colors, tables.items()):
+        full = table[table["n"] > 0]
+        total = full["n"].sum()
+        ece = 100 * (full["n"] * (full["accuracy"] - full["confidence"]).abs()).sum() / total if total else np.nan
+        ax.plot(100 * full["confidence"], 100 * full["accuracy"], color=color, lw=1.5,
+                label=f"{name} (ECE {ece:.1f} pts, {int(total):,} photos)")
+        ax.scatter(100 * full["confidence"], 100 * full["accuracy"], s=15 + 250 * full["n"] / biggest,
+                   color=color, alpha=0.7, edgecolor="white", zorder=3)
+    ax.set_xlim(0, 100)
+    ax.set_ylim(0, 100)
+    ax.set_aspect("equal")
+    ax.set_xlabel("confidence (%)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), frameon=False,
+              title="marker area ~ photos in the bin", title_fontsize=8)
+    fig.tight_layout()
+    return fig
