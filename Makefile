@@ -64,6 +64,10 @@ $(BOOK_HTML): $(EXECUTED) $(shell find book -type f) $(STAMP)
 	$(VENV)/bin/jupyter-book build $(BUILD)/book -n -W --keep-going
 	@echo "book: $(abspath $(BOOK_HTML))"
 
+# Speed figures (printed, not asserted): notebook wall times, extraction, training, inference.
+bench: $(STAMP)
+	$(PY) -m fashionkit.bench
+
 test: $(STAMP)
 	$(PY) -m pytest -q
 

@@ -1,0 +1,91 @@
+"""Benchmark figures (printed, never asserted): `make bench` / `python -m fashionkit.bench`.
+
+* wall time of every executed notebook (papermill records each cell's duration),
+* extraction time of every cached view,
+* training time of the attribute models (their history),
+* CPU inference throughput of the trained top model on real photos: images/s at batch 32,
+  from the decoded photo to every head's probabilities.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .data import PROJECT_ROOT
+from .features import VIEWS, prepare_image
+from .images import load_image
+from .pipeline import extraction_seconds
+
+
+def notebook_times(nb_dir: Path) -> pd.DataFrame:
+    rows = []
+    for path in sorted(Path(nb_dir).glob("[0-9][0-9]_*.ipynb")):
+        if ".partial" in path.name:
+            continue
+        meta = json.loads(path.read_text()).get("metadata", {}).get("papermill", {})
+        rows.append({"notebook": path.stem, "seconds": meta.get("duration"), "finished": meta.get("end_time")})
+    return pd.DataFrame(rows)
+
+
+def inference_throughput(checkpoint: Path, manifest_csv: Path, view: str, n_images: int = 64,
+                         batch_size: int = 32, threads: int = 2) -> dict:
+    """Images/s of the whole top model (frozen trunk + upper blocks + heads) on CPU."""
+    from .train import load_checkpoint
+
+    torch.set_num_threads(threads)
+    clf = load_checkpoint(checkpoint)
+    net = clf.net_.eval().to(memory_format=torch.channels_last)
+    paths = pd.read_csv(manifest_csv)["path"].head(n_images).tolist()
+    spec = VIEWS[view]
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for i in range(0, len(paths), batch_size):
+            batch = torch.stack([prepare_image(load_image(p), spec, (390, 260), net.data_config)
+                                 for p in paths[i:i + batch_size]])
+            net(batch.contiguous(memory_format=torch.channels_last))
+    seconds = time.perf_counter() - start
+    return {"images": len(paths), "batch_size": batch_size, "threads": threads, "seconds": round(seconds, 2),
+            "images_per_s": round(len(paths) / seconds, 2), "view": view}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--build", default=str(PROJECT_ROOT / "build"))
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    build = Path(args.build)
+    pd.set_option("display.width", 160)
+    times = notebook_times(build / "nb")
+    print("Notebook wall times (papermill):")
+    print(times.to_string(index=False) if len(times) else "  none executed yet")
+    chain = times[times.notebook.isin(["02_oversampling", "03_train_top", "04_train_bottom"])]["seconds"].sum()
+    print(f"02+03+04 together: {chain / 60:.1f} min")
+    if (build / "features").is_dir():
+        print("\nFeature extraction (seconds per cached view):")
+        print(extraction_seconds(build / "features").to_string(index=False))
+    for model in ("top", "bottom"):
+        history = build / "artifacts" / f"0{3 if model == 'top' else 4}_train_{model}" / "history.csv"
+        if history.is_file():
+            h = pd.read_csv(history)
+            print(f"\n{model} model: {len(h)} epochs in {h['seconds'].iloc[-1]:.0f} s "
+                  f"({np.diff(np.r_[0, h['seconds']]).mean():.1f} s/epoch)")
+    ckpt = build / "artifacts" / "03_train_top" / "top_model.pt"
+    if ckpt.is_file():
+        view = torch.load(ckpt, weights_only=False)["extra"]["views"][0]
+        result = inference_throughput(ckpt, build / "artifacts" / "01_data_audit" / "manifest.csv", view,
+                                      threads=args.threads)
+        print(f"\nTop model CPU inference: {result['images_per_s']} images/s "
+              f"(batch {result['batch_size']}, {result['threads']} threads, {result['images']} photos, "
+              f"view {result['view']}, decoding included)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
