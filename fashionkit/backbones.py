@@ -14,8 +14,15 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-import timm
-import timm.data
+import warnings
+
+with warnings.catch_warnings():
+    # timm imports huggingface_hub, which imports tqdm.auto; in a notebook kernel without
+    # ipywidgets that warns "IProgress not found" into every executed chapter. fashionkit
+    # never downloads through the hub's progress bars, so the warning says nothing here.
+    warnings.filterwarnings("ignore", message="IProgress not found")
+    import timm
+    import timm.data
 
 from fashionkit.weights import load_pretrained, variant_of
 

@@ -448,7 +448,7 @@ def strategy_comparison(table: pd.DataFrame, metric: str = "macro_f1", title: st
         ax.bar(np.arange(len(order)) + (i - (len(strategies) - 1) / 2) * width, 100 * part["mean"],
                width, yerr=100 * part["std"].fillna(0), label=strategy, capsize=2)
     ax.set_xticks(np.arange(len(order)), [get_head(k).en for k in order], rotation=20, ha="right")
-    ax.set(ylabel=f"validation {metric.replace('_', '-')} (%)", xlabel="head", title=title)
+    ax.set(ylabel=f"validation {metric.replace('_', '-').replace('f1', 'F1')} (%)", xlabel="head", title=title)
     ax.legend(title="rare classes", fontsize=8)
     fig.tight_layout()
     return fig
