@@ -50,7 +50,7 @@ from .features import WHOLE, ViewSpec, prepare_image, stage_boundaries
 from .images import load_image
 from .models import MISSING, create_model, encode_targets, masked_cross_entropy
 from .schema import Head
-from .train import AttributeClassifier, check_is_fitted, encode_targets_np
+from .train import AttributeClassifier, check_is_fitted, encode_targets_np, finish_fit, history_row
 
 __all__ = ["ImageDataset", "EpochSampler", "count_blocks", "fit_on_images", "predict_images"]
 
@@ -305,26 +305,14 @@ def fit_on_images(clf: AttributeClassifier, train_frame: pd.DataFrame, val_frame
             bar.set_postfix(loss=f"{total / seen:.3f}")
         proba = _predict_net(net, val_frame, val_views, image_size, clf.batch_size, num_workers, device)
         scores = score_table(heads, val_targets, proba, train_targets)
-        row = {"epoch": epoch + 1, "phase": "probe" if probing else "fine-tune",
-               "train_loss": total / max(seen, 1), "lr": lr_trace[-1][1] if lr_trace else np.nan,
-               "seconds": time.perf_counter() - start, "val_mean_macro_f1": scores["macro_f1"].mean()}
-        for key, r in scores.iterrows():
-            row[f"{key}_accuracy"] = r["accuracy"]
-            row[f"{key}_macro_f1"] = r["macro_f1"]
+        row = history_row(epoch, probing, total / max(seen, 1), lr_trace, start, scores)
         history.append(row)
         if best_state is None or row["val_mean_macro_f1"] > best_score:
             best_score, clf.best_epoch_ = row["val_mean_macro_f1"], epoch + 1
             best_state = {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}
-    net.load_state_dict(best_state)
-    net.eval()
-    clf.net_ = net
-    clf.history_ = pd.DataFrame(history)
-    clf.lr_trace_ = pd.DataFrame(lr_trace, columns=["epoch", "lr_heads", "lr_upper"])
-    clf.classes_ = {h.key: h.names for h in heads}
     clf.image_size_ = tuple(image_size)
     clf.view_ = view
-    clf.fit_seconds_ = time.perf_counter() - start
-    return clf
+    return finish_fit(clf, net, best_state, history, lr_trace, start)
 
 
 def predict_images(clf: AttributeClassifier, frame: pd.DataFrame, view: ViewSpec | None = None,

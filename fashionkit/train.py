@@ -40,6 +40,30 @@ from .models import create_model, encode_targets, masked_cross_entropy
 from .schema import heads as schema_heads
 
 
+def history_row(epoch: int, probing: bool, train_loss: float, lr_trace: list, start: float,
+                scores: pd.DataFrame) -> dict:
+    """One row of the per-epoch log: loss, rate, time, and every head's validation scores."""
+    row = {"epoch": epoch + 1, "phase": "probe" if probing else "fine-tune", "train_loss": train_loss,
+           "lr": lr_trace[-1][1] if lr_trace else np.nan, "seconds": time.perf_counter() - start,
+           "val_mean_macro_f1": scores["macro_f1"].mean()}
+    for key, r in scores.iterrows():
+        row[f"{key}_accuracy"] = r["accuracy"]
+        row[f"{key}_macro_f1"] = r["macro_f1"]
+    return row
+
+
+def finish_fit(clf, net, best_state: dict, history: list, lr_trace: list, start: float):
+    """Restore the best epoch's weights and set the fitted attributes of ``clf``; returns it."""
+    net.load_state_dict(best_state)
+    net.eval()
+    clf.net_ = net
+    clf.history_ = pd.DataFrame(history)
+    clf.lr_trace_ = pd.DataFrame(lr_trace, columns=["epoch", "lr_heads", "lr_upper"])
+    clf.classes_ = {h.key: h.names for h in schema_heads(clf.model)}
+    clf.fit_seconds_ = time.perf_counter() - start
+    return clf
+
+
 def check_is_fitted(estimator, attribute: str = "net_") -> None:
     if not hasattr(estimator, attribute):
         raise RuntimeError(f"{type(estimator).__name__} is not fitted yet; call fit() first")
@@ -156,23 +180,11 @@ class AttributeClassifier:
             proba = self._predict(net, val_views, self.eval_views)
             scores = score_table(heads, encode_targets_np(val_labels, heads), proba,
                                  encode_targets_np(labels, heads))
-            row = {"epoch": epoch + 1, "phase": "probe" if probing else "fine-tune",
-                   "train_loss": total / max(seen, 1), "lr": lr_trace[-1][1] if lr_trace else np.nan,
-                   "seconds": time.perf_counter() - start, "val_mean_macro_f1": scores["macro_f1"].mean()}
-            for key, r in scores.iterrows():
-                row[f"{key}_accuracy"] = r["accuracy"]
-                row[f"{key}_macro_f1"] = r["macro_f1"]
+            row = history_row(epoch, probing, total / max(seen, 1), lr_trace, start, scores)
             history.append(row)
             if row["val_mean_macro_f1"] > best_score:
                 best_score, best_state, self.best_epoch_ = row["val_mean_macro_f1"], copy.deepcopy(net.state_dict()), epoch + 1
-        net.load_state_dict(best_state)
-        net.eval()
-        self.net_ = net
-        self.history_ = pd.DataFrame(history)
-        self.lr_trace_ = pd.DataFrame(lr_trace, columns=["epoch", "lr_heads", "lr_upper"])
-        self.classes_ = {h.key: h.names for h in heads}
-        self.fit_seconds_ = time.perf_counter() - start
-        return self
+        return finish_fit(self, net, best_state, history, lr_trace, start)
 
     # ------------------------------------------------------------------ predict
     @staticmethod
