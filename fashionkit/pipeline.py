@@ -118,3 +118,167 @@ def validation_table(clf, manifest: pd.DataFrame, rows: np.ndarray, views: dict,
                         encode_targets_np(frame.iloc[positions["train"]], hs))
     table.insert(0, "study_accuracy_%", [STUDY_ACCURACY.get(k, np.nan) for k in table.index])
     return table
+
+
+# ----------------------------------------------------------------------------- held-out evaluation (chapter 5)
+
+GROUP_NAMES = {("ccp", "pixel"): "CCP pixel-mask half", ("ccp", "image"): "CCP tag-list half",
+               ("cad", "attributes"): "CAD"}
+
+
+def view_spec(name: str, view_size=None):
+    """The :class:`~fashionkit.features.ViewSpec` called ``name``.
+
+    A name in :data:`~fashionkit.features.VIEWS`, or ``<view>_flip``: that view mirrored
+    left-right (e.g. ``upper_body_flip``), built here so test-time views need no entry in
+    ``VIEWS``.  ``view_size`` (height, width) replaces the view's size (smoke runs).
+    """
+    if name in VIEWS:
+        spec = VIEWS[name]
+    elif name.endswith("_flip") and name.removesuffix("_flip") in VIEWS:
+        base = VIEWS[name.removesuffix("_flip")]
+        spec = replace(base, name=name, flip=not base.flip)
+    else:
+        raise KeyError(f"unknown view {name!r}; known: {', '.join(VIEWS)} and <view>_flip")
+    return spec if view_size is None else replace(spec, size=tuple(view_size))
+
+
+def checkpoint_extra(path) -> dict:
+    """The ``extra`` dict a training chapter stored in its checkpoint (views, image size)."""
+    return dict(torch.load(path, map_location="cpu", weights_only=False).get("extra", {}))
+
+
+class HeldOut:
+    """A trained model's photos per split and its maps for the held-out splits.
+
+    ``frames[split]``: the manifest rows of ``train`` / ``val`` (photos labelled for the
+    model) and ``test`` (every photo of the model's sources); ``maps[split][view]``: float16
+    arrays ``(n, C, h, w)`` aligned with ``frames[split]``, for ``val`` and ``test``.
+    """
+
+    def __init__(self, model: str, frames: dict, maps: dict):
+        self.model, self.frames, self.maps = model, frames, maps
+
+    def groups(self, split: str) -> np.ndarray:
+        """Each photo's group (source, and CCP's annotation half) by :data:`GROUP_NAMES`."""
+        frame = self.frames[split]
+        return np.array([GROUP_NAMES.get((s, a), f"{s} {a}") for s, a in zip(frame["source"], frame["annotation"])])
+
+
+def heldout_views(manifest: pd.DataFrame, clf, view_names, trained_views, features_dir, image_size,
+                  view_size=None, batch_size: int = 32, progress: bool = True) -> HeldOut:
+    """The validation and test maps of ``clf``'s model in every view of ``view_names``.
+
+    Views the model was trained on (``trained_views``, cached for all its photos by chapters
+    2-4) come from that cache through :func:`model_views`; any other view (a mirrored
+    crop, say) is extracted here for the validation and test photos only, into
+    ``features_dir/heldout_<backbone>_cut<k>_<sources>`` (validation too: the temperature
+    of the TTA probabilities is fitted there).
+    """
+    model = clf.model
+    cached_names = [v for v in view_names if v in trained_views]
+    rows, cached = model_views(manifest, model, cached_names, features_dir, clf.backbone, clf.trainable_blocks,
+                               image_size, batch_size=batch_size, progress=progress, view_size=view_size)
+    pos = split_positions(manifest, rows, model)
+    frames = {s: manifest.iloc[rows[p]] for s, p in pos.items()}
+    maps = {s: take(cached, pos[s]) for s in ("val", "test")}
+    extra = [v for v in view_names if v not in trained_views]
+    if extra:
+        paths = pd.concat([frames["val"], frames["test"]])["path"].tolist()
+        net = create_model(clf.backbone, heads=heads(model), pretrained=True, trainable_blocks=clf.trainable_blocks)
+        cache_dir = (Path(features_dir)
+                     / f"heldout_{clf.backbone}_cut{clf.trainable_blocks}_{'+'.join(model_sources(model))}")
+        cache = extract_features(net.frozen, paths, views=[view_spec(v, view_size) for v in extra],
+                                 image_size=tuple(image_size), batch_size=batch_size, cache_path=cache_dir,
+                                 progress=progress)
+        n_val = len(frames["val"])
+        for v in extra:
+            maps["val"][v] = np.asarray(cache.views[v][:n_val])
+            maps["test"][v] = np.asarray(cache.views[v][n_val:])
+    return HeldOut(model, frames, {s: {v: m[v] for v in view_names} for s, m in maps.items()})
+
+
+def predict_variants(clf, maps: dict, variants: dict) -> dict:
+    """``{variant: {head: proba}}``: each variant the mean over its views (``{variant: [view, ...]}``).
+
+    Every view is run once (``clf.predict_proba``) and shared by the variants that use it;
+    the means are :func:`fashionkit.evaluate.average_views`.
+    """
+    from .evaluate import average_views
+
+    names = list(dict.fromkeys(v for views in variants.values() for v in views))
+    per_view = {v: clf.predict_proba({v: maps[v]}, [v]) for v in names}
+    return {variant: average_views([per_view[v] for v in views]) for variant, views in variants.items()}
+
+
+def predictions_frame(frame: pd.DataFrame, probas: dict, model_heads) -> pd.DataFrame:
+    """One row per photo: ``image, source, annotation, split``, the labels (``label.<head>``),
+    the TTA answer (``pred.<head>``) and every probability as ``<variant>.<head>.<class>``."""
+    out = frame[["image", "source", "annotation", "split"]].reset_index(drop=True)
+    for head in model_heads:
+        out[f"label.{head.key}"] = frame[head.key].to_numpy()
+        if "tta" in probas:
+            out[f"pred.{head.key}"] = np.asarray(head.names)[probas["tta"][head.key].argmax(axis=1)]
+    columns = {f"{variant}.{head.key}.{name}": p[head.key][:, j]
+               for variant, p in probas.items() for head in model_heads for j, name in enumerate(head.names)}
+    return pd.concat([out, pd.DataFrame(columns)], axis=1)
+
+
+def map_throughput(clf, maps: dict, view_names, repeats: int = 3, warmup: int = 128) -> dict:
+    """Images/s of ``clf.predict_proba`` on cached maps averaged over ``view_names`` (upper blocks + heads).
+
+    The best of ``repeats`` timed runs after an untimed warm-up: on a shared CPU the
+    fastest run is the one least disturbed by other work.
+    """
+    import time
+
+    names = list(view_names)
+    clf.predict_proba({v: maps[v][:warmup] for v in names}, names)  # first-call and first-shape overheads
+    runs = []
+    for _ in range(max(1, int(repeats))):
+        start = time.perf_counter()
+        clf.predict_proba({v: maps[v] for v in names}, names)
+        runs.append(time.perf_counter() - start)
+    n = len(maps[names[0]])
+    return {"path": "cached maps", "views": len(names), "images": n, "repeats": len(runs),
+            "seconds": round(min(runs), 2), "images_per_s": round(n / min(runs), 1)}
+
+
+def photo_throughput(clf, paths, view_names, image_size, view_size=None, batch_size: int = 32,
+                     repeats: int = 2, warmup: int = 4) -> dict:
+    """Images/s from the photo file to every head's probabilities, averaged over ``view_names``.
+
+    Each photo is decoded once; every view is cropped / augmented / resized from it
+    (:func:`fashionkit.features.prepare_image`, the same seeds as the cache) and run
+    through the whole net (frozen trunk, upper blocks, heads).  The best of ``repeats``
+    timed passes after an untimed warm-up on ``warmup`` photos.
+    """
+    import time
+
+    from .features import prepare_image, view_seed
+    from .images import load_image
+
+    specs = [view_spec(v, view_size) for v in view_names]
+    net = clf.net_.eval().to(memory_format=torch.channels_last)
+    paths = [str(p) for p in paths]
+
+    def run(batch):
+        images = [load_image(p) for p in batch]
+        total = None
+        for spec in specs:
+            x = torch.stack([prepare_image(img, spec, tuple(image_size), net.data_config, view_seed(spec, p))
+                             for img, p in zip(images, batch)])
+            proba = {k: v.softmax(dim=1) for k, v in net(x.contiguous(memory_format=torch.channels_last)).items()}
+            total = proba if total is None else {k: total[k] + proba[k] for k in total}
+        return total
+
+    runs = []
+    with torch.inference_mode():
+        run(paths[:warmup])  # untimed: first-call overheads (imports, kernels)
+        for _ in range(max(1, int(repeats))):
+            start = time.perf_counter()
+            for i in range(0, len(paths), batch_size):
+                run(paths[i:i + batch_size])
+            runs.append(time.perf_counter() - start)
+    return {"path": "photos", "views": len(specs), "images": len(paths), "repeats": len(runs),
+            "seconds": round(min(runs), 2), "images_per_s": round(len(paths) / min(runs), 1)}

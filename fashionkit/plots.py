@@ -527,3 +527,73 @@ def reliability_diagram(tables: Mapping[str, pd.DataFrame], title: str):
               title="marker area ~ photos in the bin", title_fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def confusion_panels(counts: dict, title: str, ncols: int = 3, lang: str = "en"):
+    """One heatmap panel per head of ``{head: evaluate.confusion counts}``, sharing a colour bar.
+
+    Cells are coloured by % of the true class's photos (each row sums to 100) and annotated
+    "% (photos)", as :func:`fashionkit.plots.confusion_heatmap` draws a single head; each
+    panel's title gives the head's labelled photos and accuracy.
+    """
+    keys = list(counts)
+    ncols = max(1, min(ncols, len(keys)))
+    nrows = math.ceil(len(keys) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.4 * ncols + 1.2, 3.9 * nrows), squeeze=False,
+                             layout="constrained")
+    for ax, key in zip(axes.flat, keys):
+        c = np.asarray(counts[key])
+        head = get_head(key)
+        names = [head.display(n, lang) for n in head.names]
+        support = c.sum(axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(support > 0, 100.0 * c / support, np.nan)
+        annot = np.array([[f"{s:.0f}%\n({n})" if np.isfinite(s) else f"–\n({n})" for s, n in zip(rs, rn)]
+                          for rs, rn in zip(share, c)])
+        sns.heatmap(pd.DataFrame(share, index=names, columns=names), annot=annot, fmt="", cmap="Blues",
+                    vmin=0, vmax=100, linewidths=0.5, cbar=False, ax=ax, annot_kws={"fontsize": 8})
+        ax.grid(False)
+        total = int(c.sum())
+        accuracy = f"{100 * np.trace(c) / total:.0f}%" if total else "–"
+        ax.set_title(f"{head.title(lang)} (n={total}, accuracy {accuracy})", fontsize=10)
+        ax.set_xlabel("predicted class")
+        ax.set_ylabel("true class")
+        plt.setp(ax.get_xticklabels(), rotation=30, ha="right", rotation_mode="anchor", fontsize=9)
+        plt.setp(ax.get_yticklabels(), rotation=0, fontsize=9)
+    for ax in axes.flat[len(keys):]:
+        ax.set_visible(False)
+    fig.colorbar(axes.flat[0].collections[0], ax=axes.ravel().tolist(), shrink=0.8,
+                 label="% of the true class's photos")
+    fig.suptitle(title)
+    return fig
+
+
+def accuracy_figure(table: pd.DataFrame, title: str = "Test accuracy per head"):
+    """Test accuracy per head (``evaluate.report_table``): TTA with its 95% bootstrap
+    interval, plain, the majority and class-prior baselines and the study's figure."""
+    t = table.iloc[::-1]
+    y = np.arange(len(t))
+    fig, ax = plt.subplots(figsize=(8.5, 0.5 * len(t) + 2.0))
+    ax.barh(y, t["majority_%"], color="0.85", height=0.6, label="majority baseline")
+    ax.scatter(t["prior_%"], y, marker="|", s=200, color="0.35", zorder=3, label="class-prior baseline")
+    ax.scatter(t["study_%"], y, marker="D", s=30, color="#C44E52", zorder=4, label="study (its training images)")
+    ax.scatter(t["plain_%"], y + 0.18, marker="o", s=28, facecolor="white", edgecolor="#4C72B0", zorder=4,
+               label="plain view")
+    ax.errorbar(t["tta_%"], y - 0.1, xerr=[t["tta_%"] - t["tta_ci_low_%"], t["tta_ci_high_%"] - t["tta_%"]],
+                fmt="o", color="#4C72B0", ms=6, capsize=3, zorder=5, label="TTA, 95% bootstrap CI")
+    ax.set_yticks(y, [f"{r['name']} (n={int(r['n'])})" for _, r in t.iterrows()])
+    models = t["model"].to_numpy()
+    for i in np.flatnonzero(models[1:] != models[:-1]):
+        ax.axhline(i + 0.5, color="0.3", lw=0.8)
+    for model in dict.fromkeys(models):
+        rows = y[models == model]
+        ax.text(1.01, rows.mean(), f"{model} model", transform=ax.get_yaxis_transform(), rotation=270,
+                ha="left", va="center", fontsize=9, color="0.3")
+    ax.set_xlim(0, 100)
+    ax.set_ylim(-0.6, len(t) - 0.4)
+    ax.set_xlabel("accuracy on the test split (%)")
+    ax.set_title(title)
+    ax.grid(False, axis="y")
+    fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncols=3, frameon=False, fontsize=8)
+    fig.tight_layout(rect=(0, 0.09, 1, 1))
+    return fig
