@@ -16,7 +16,7 @@ export HF_HUB_OFFLINE := 1
 export PYTHONHASHSEED := 0
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 
-NOTEBOOKS := 01_data_audit 02_oversampling 03_train_top 04_train_bottom 05_tta_eval
+NOTEBOOKS := 01_data_audit 02_oversampling 03_train_top 04_train_bottom 05_tta_eval 06_error_gallery
 NB_DIR    := $(BUILD)/nb
 ART_DIR   := $(abspath $(BUILD))/artifacts
 EXECUTED  := $(addprefix $(NB_DIR)/,$(addsuffix .ipynb,$(NOTEBOOKS)))
@@ -55,6 +55,7 @@ $(NB_DIR)/02_oversampling.ipynb: $(NB_DIR)/01_data_audit.ipynb
 $(NB_DIR)/03_train_top.ipynb: $(NB_DIR)/02_oversampling.ipynb
 $(NB_DIR)/04_train_bottom.ipynb: $(NB_DIR)/02_oversampling.ipynb $(NB_DIR)/03_train_top.ipynb
 $(NB_DIR)/05_tta_eval.ipynb: $(NB_DIR)/03_train_top.ipynb $(NB_DIR)/04_train_bottom.ipynb
+$(NB_DIR)/06_error_gallery.ipynb: $(NB_DIR)/05_tta_eval.ipynb
 
 book: $(BOOK_HTML)
 # jupyter-book renders the executed copies (execute_notebooks: off); book/ holds the prose.

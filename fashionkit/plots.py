@@ -597,3 +597,90 @@ def accuracy_figure(table: pd.DataFrame, title: str = "Test accuracy per head"):
     fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncols=3, frameon=False, fontsize=8)
     fig.tight_layout(rect=(0, 0.09, 1, 1))
     return fig
+
+
+# ------------------------------------------------------------- error gallery (chapter 6)
+def _wrap_probabilities(text: str, per_line: int = 2) -> str:
+    parts = str(text).split(" · ")
+    return "\n".join(" · ".join(parts[i:i + per_line]) for i in range(0, len(parts), per_line))
+
+
+def _mark_panel(ax, ok: bool | None) -> None:
+    if ok is None:
+        return
+    for spine in ax.spines.values():
+        spine.set_visible(True)
+        spine.set_edgecolor("#2ca02c" if ok else "#d62728")
+        spine.set_linewidth(3)
+
+
+def prediction_gallery(picks: pd.DataFrame, head: str, paths: Mapping[str, str] | pd.Series, title: str = "",
+                       thumb: int = 192, per_line: int = 2):
+    """Gallery of one head's picks (``evaluate.gallery_picks``): a row of mistakes (red
+    frame) over a row of correct answers (green frame).  Each photo is titled with the true
+    and predicted class (English display names), the answer's probability and every
+    class's probability; ``paths`` maps an image name to its file."""
+    h = get_head(head)
+    rows, titles, marks, labels = [], [], [], []
+    for kind, label in (("mistake", "mistakes"), ("correct", "correct")):
+        part = picks[(picks["head"] == head) & (picks["kind"] == kind)]
+        if part.empty:
+            continue
+        rows.append([paths[i] for i in part["image"]])
+        titles.append([f"true: {h.display(r.true)}\npred: {h.display(r.predicted)} ({100 * r.confidence:.0f}%)\n"
+                       + _wrap_probabilities(r.probabilities, per_line) for r in part.itertuples()])
+        marks.append([kind == "correct"] * len(part))
+        labels.append(label)
+    if not rows:
+        fig, ax = plt.subplots(figsize=(4, 1.5))
+        ax.axis("off")
+        ax.text(0.5, 0.5, f"no labelled test photos for {h.en}", ha="center", va="center")
+        return fig
+    fig = image_grid(rows, titles, row_labels=labels, title=title or f"{h.en}: most confident mistakes and correct answers",
+                     thumb=thumb, panel=(2.5, 3.6))
+    ncols = max(len(r) for r in rows)
+    for r, row_marks in enumerate(marks):
+        for c, ok in enumerate(row_marks):
+            _mark_panel(fig.axes[r * ncols + c], ok)
+    return fig
+
+
+def cam_panels(panels: Sequence[Mapping], title: str = "", panel: tuple[float, float] = (2.4, 3.1)):
+    """Grad-CAM figure: one row per photo, ``crop`` (the model's view, RGB) then one overlay
+    per entry of ``overlays`` (``{label: RGB array}``); ``title`` of the row goes over the crop
+    and ``ok`` (True / False) frames the row's crop green / red.  Overlays come from
+    :func:`fashionkit.explain.overlay`."""
+    ncols = 1 + max([len(p["overlays"]) for p in panels] + [1])
+    fig, axes = plt.subplots(max(1, len(panels)), ncols, figsize=(panel[0] * ncols, panel[1] * max(1, len(panels))),
+                             squeeze=False)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.grid(False)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+    for r, p in enumerate(panels):
+        axes[r, 0].imshow(p["crop"])
+        axes[r, 0].set_title(p.get("title", ""), fontsize=8, fontweight="normal")
+        _mark_panel(axes[r, 0], p.get("ok"))
+        for c, (label, img) in enumerate(p["overlays"].items(), start=1):
+            axes[r, c].imshow(img)
+            axes[r, c].set_title(label, fontsize=8, fontweight="normal")
+        for c in range(1 + len(p["overlays"]), ncols):
+            axes[r, c].set_visible(False)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def image_data_uri(path, size: int = 260, quality: int = 85) -> str:
+    """A photo as a ``data:image/jpeg;base64,...`` URI (longest side ``size`` px), for an
+    HTML card beside a table: the browser draws it, and Korean text next to it."""
+    import base64
+    import io
+
+    img = load_image(path)
+    img.thumbnail((size, size), Image.LANCZOS)
+    buf = io.BytesIO()
+    img.convert("RGB").save(buf, format="JPEG", quality=quality)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
