@@ -1,0 +1,43 @@
+"""Tables behind chapter 6, on a hand-made predictions frame with known answers."""
+
+import numpy as np
+import pandas as pd
+
+from fashionkit import evaluate as E
+from fashionkit.schema import get_head
+
+TYPE = get_head("top_type")
+
+
+def predictions():
+    rows = [  # image, true label, tta probabilities (blouse, shirt, t-shirt)
+        ("a.jpg", "blouse", (0.10, 0.85, 0.05)),   # confident mistake
+        ("b.jpg", "shirt", (0.60, 0.30, 0.10)),    # mild mistake
+        ("c.jpg", "t-shirt", (0.05, 0.05, 0.90)),  # correct
+        ("d.jpg", None, (0.20, 0.20, 0.60)),       # unlabelled: never in a gallery
+    ]
+    frame = pd.DataFrame({"image": [r[0] for r in rows], "source": "ccp", "label.top_type": [r[1] for r in rows]})
+    for i, name in enumerate(TYPE.names):
+        frame[f"tta.top_type.{name}"] = [r[2][i] for r in rows]
+    return frame
+
+
+def test_probability_printout_in_class_order():
+    assert E.proba_string([0.115, 0.078, 0.539], TYPE.names) == "blouse 11.5% · shirt 7.8% · t-shirt 53.9%"
+
+
+def test_gallery_ranks_confident_mistakes_first_and_skips_unlabelled():
+    picks = E.gallery_picks(predictions(), TYPE, n_wrong=2, n_right=2)
+    wrong = picks[picks.kind == "mistake"]
+    assert list(wrong.image) == ["a.jpg", "b.jpg"]
+    assert list(wrong.predicted) == ["shirt", "blouse"]
+    assert list(picks[picks.kind == "correct"].image) == ["c.jpg"]
+    assert "d.jpg" not in set(picks.image)
+
+
+def test_mistake_summary_and_outfit_card():
+    summary = E.mistake_summary(predictions(), [TYPE], confident=0.8).loc["top_type"]
+    assert (summary["n"], summary["mistakes"], summary["mistakes_at_80%+"]) == (3, 2, 1)
+    assert np.isclose(summary["error_%"], 200 / 3)
+    card = E.outfit_table(predictions().iloc[0], [TYPE])
+    assert card.iloc[0]["predicted_ko"] == "셔츠" and card.iloc[0]["ok"] == "✗"
