@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +18,6 @@ import pandas as pd
 import torch
 
 from .data import PROJECT_ROOT
-from .features import VIEWS, prepare_image
-from .images import load_image
 from .pipeline import extraction_seconds
 
 
@@ -36,23 +33,17 @@ def notebook_times(nb_dir: Path) -> pd.DataFrame:
 
 def inference_throughput(checkpoint: Path, manifest_csv: Path, view: str, n_images: int = 64,
                          batch_size: int = 32, threads: int = 2) -> dict:
-    """Images/s of the whole top model (frozen trunk + upper blocks + heads) on CPU."""
+    """Images/s of the whole model (frozen trunk + upper blocks + heads) on CPU, from photos."""
+    from .pipeline import photo_throughput
     from .train import load_checkpoint
 
     torch.set_num_threads(threads)
     clf = load_checkpoint(checkpoint)
-    net = clf.net_.eval().to(memory_format=torch.channels_last)
+    extra = torch.load(checkpoint, weights_only=False)["extra"]
     paths = pd.read_csv(manifest_csv)["path"].head(n_images).tolist()
-    spec = VIEWS[view]
-    start = time.perf_counter()
-    with torch.inference_mode():
-        for i in range(0, len(paths), batch_size):
-            batch = torch.stack([prepare_image(load_image(p), spec, (390, 260), net.data_config)
-                                 for p in paths[i:i + batch_size]])
-            net(batch.contiguous(memory_format=torch.channels_last))
-    seconds = time.perf_counter() - start
-    return {"images": len(paths), "batch_size": batch_size, "threads": threads, "seconds": round(seconds, 2),
-            "images_per_s": round(len(paths) / seconds, 2), "view": view}
+    result = photo_throughput(clf, paths, [view], extra.get("image_size", (390, 260)),
+                              batch_size=batch_size, repeats=1)
+    return {**result, "batch_size": batch_size, "threads": threads, "view": view}
 
 
 def main(argv=None) -> int:
