@@ -37,6 +37,7 @@ from tqdm import tqdm
 from . import sampling
 from .evaluate import score_table
 from .models import create_model, encode_targets, masked_cross_entropy
+from .schema import SchemaDigest
 from .schema import heads as schema_heads
 
 
@@ -218,6 +219,11 @@ class SchemaMismatchError(ValueError):
     """A checkpoint was trained for other heads or classes than the current schema's."""
 
 
+def schema_record(model: str) -> dict[str, list[str]]:
+    """The schema's digest of one model as a checkpoint stores it (plain lists)."""
+    return {key: list(names) for key, names in SchemaDigest.of(model).heads.items()}
+
+
 def split_digest(split_table: pd.DataFrame) -> str:
     """A short hash of the split table (source, image, split), stored in checkpoints."""
     import hashlib
@@ -232,7 +238,7 @@ def save_checkpoint(clf: AttributeClassifier, path, split_hash: str, extra: dict
     torch.save({
         "format": "fashionkit-checkpoint-1",
         "state_dict": clf.net_.state_dict(),
-        "schema": {h.key: list(h.names) for h in clf._heads()},
+        "schema": schema_record(clf.model),
         "params": {**clf.get_params(), "trainable_blocks": clf.net_.trainable_blocks},
         "split_hash": split_hash,
         "data_config": clf.net_.data_config,
@@ -247,7 +253,7 @@ def load_checkpoint(path, split_hash: str | None = None) -> AttributeClassifier:
     params = dict(ckpt["params"])
     clf = AttributeClassifier(**{**params, "pretrained": False})
     clf.pretrained = params.get("pretrained", True)
-    current = {h.key: list(h.names) for h in clf._heads()}
+    current = schema_record(clf.model)
     if ckpt["schema"] != current:
         diff = sorted(k for k in set(current) | set(ckpt["schema"]) if current.get(k) != ckpt["schema"].get(k))
         raise SchemaMismatchError(
