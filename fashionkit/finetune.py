@@ -50,7 +50,8 @@ from .features import WHOLE, ViewSpec, prepare_image, stage_boundaries
 from .images import load_image
 from .models import MISSING, create_model, encode_targets, masked_cross_entropy
 from .schema import Head
-from .train import AttributeClassifier, check_is_fitted, encode_targets_np, finish_fit, history_row
+from .train import (AttributeClassifier, check_is_fitted, encode_targets_np, finish_fit, history_row,
+                    rare_class_weights)
 
 __all__ = ["ImageDataset", "EpochSampler", "count_blocks", "fit_on_images", "predict_images"]
 
@@ -241,24 +242,21 @@ def fit_on_images(clf: AttributeClassifier, train_frame: pd.DataFrame, val_frame
     progress (``trainable_blocks`` and ``eval_views`` are CPU-profile settings, unused).
     The fitted net stays on ``device``; ``image_size_`` and ``view_`` record the input.
     """
-    if clf.sampling not in sampling.STRATEGIES:
-        raise ValueError(f"sampling must be one of {sampling.STRATEGIES}, got {clf.sampling!r}")
+    heads = clf._heads()
+    # settles (and checks) the rare-class strategy before any model or photo is touched
+    weights, loss_weights = rare_class_weights(train_frame, heads, clf.sampling, clf.sampling_power)
     if recipe is not None:
         augment.get_recipe(recipe)  # a bad name fails before any photo is read
     device = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
-    heads = clf._heads()
     torch.manual_seed(clf.seed)
     net = create_model(clf.backbone, heads=heads, pretrained=clf.pretrained,
                        trainable_blocks=count_blocks(clf.backbone), drop_rate=clf.drop_rate)
     net = net.to(device).to(memory_format=torch.channels_last)
 
     data = ImageDataset(train_frame, heads, net.data_config, view, image_size, recipe=recipe, seed=clf.seed)
-    weights = (sampling.sample_weights(train_frame, heads, clf.sampling_power)
-               if clf.sampling == "oversample" else None)
     sampler = EpochSampler(len(data), weights, clf.seed)
     loader = _loader(data, clf.batch_size, num_workers, device, sampler=sampler,
                      generator=torch.Generator().manual_seed(clf.seed), persistent=True)
-    loss_weights = clf._loss_weights(train_frame)
     if loss_weights is not None:
         loss_weights = {k: v.to(device) for k, v in loss_weights.items()}
     train_targets = encode_targets_np(train_frame, heads)

@@ -41,6 +41,21 @@ from .schema import SchemaDigest
 from .schema import heads as schema_heads
 
 
+def rare_class_weights(labels: pd.DataFrame, heads, strategy: str, power: float):
+    """``(row drawing weights or None, {head: loss weight tensor} or None)`` for a strategy.
+
+    The one place that turns ``sampling`` / ``sampling_power`` into what a training loop
+    uses: oversampling draws rows by :func:`fashionkit.sampling.sample_weights`, class
+    weighting weighs the loss by :func:`fashionkit.sampling.class_weights`, "none" neither.
+    """
+    if strategy not in sampling.STRATEGIES:
+        raise ValueError(f"sampling must be one of {sampling.STRATEGIES}, got {strategy!r}")
+    rows = sampling.sample_weights(labels, heads, power) if strategy == "oversample" else None
+    loss = ({h.key: torch.tensor(sampling.class_weights(labels, h, power), dtype=torch.float32) for h in heads}
+            if strategy == "class_weight" else None)
+    return rows, loss
+
+
 def history_row(epoch: int, probing: bool, train_loss: float, lr_trace: list, start: float,
                 scores: pd.DataFrame) -> dict:
     """One row of the per-epoch log: loss, rate, time, and every head's validation scores."""
@@ -105,12 +120,6 @@ class AttributeClassifier:
     def _heads(self):
         return schema_heads(self.model)
 
-    def _loss_weights(self, labels: pd.DataFrame):
-        if self.sampling != "class_weight":
-            return None
-        return {h.key: torch.tensor(sampling.class_weights(labels, h, self.sampling_power), dtype=torch.float32)
-                for h in self._heads()}
-
     @staticmethod
     def _batch(views: dict, names: Sequence[str], rows: np.ndarray, view_idx: np.ndarray) -> torch.Tensor:
         x = np.stack([views[names[v]][r] for r, v in zip(rows, view_idx)])
@@ -124,22 +133,19 @@ class AttributeClassifier:
         fine), rows aligned with ``labels`` (a manifest slice with the head columns);
         ``val_views`` / ``val_labels`` the same for the validation rows.
         """
-        if self.sampling not in sampling.STRATEGIES:
-            raise ValueError(f"sampling must be one of {sampling.STRATEGIES}, got {self.sampling!r}")
         heads = self._heads()
         names = list(views)
         n = len(labels)
         if any(len(v) != n for v in views.values()):
             raise ValueError("every training view must have one row per label row")
+        # settles (and checks) the rare-class strategy before the costly model is built
+        weights, loss_weights = rare_class_weights(labels, heads, self.sampling, self.sampling_power)
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
         net = create_model(self.backbone, heads=heads, pretrained=self.pretrained,
                            trainable_blocks=self.trainable_blocks, drop_rate=self.drop_rate)
         net = net.to(memory_format=torch.channels_last)
         targets = encode_targets(labels, heads)
-        weights = (sampling.sample_weights(labels, heads, self.sampling_power)
-                   if self.sampling == "oversample" else None)
-        loss_weights = self._loss_weights(labels)
 
         steps = int(np.ceil(n / self.batch_size))
         opt = torch.optim.AdamW([{"params": list(net.upper.parameters()), "lr": self.lr * self.upper_lr_mult},
@@ -306,8 +312,6 @@ class HeadProbe:
         self.seed = seed
 
     def fit(self, features: dict, labels: pd.DataFrame):
-        if self.sampling not in sampling.STRATEGIES:
-            raise ValueError(f"sampling must be one of {sampling.STRATEGIES}, got {self.sampling!r}")
         heads = schema_heads(self.model)
         names = list(features)
         dim = features[names[0]].shape[1]
@@ -315,11 +319,7 @@ class HeadProbe:
         rng = np.random.default_rng(self.seed)
         self.heads_ = torch.nn.ModuleDict({h.key: torch.nn.Linear(dim, h.n_classes) for h in heads})
         targets = encode_targets(labels, heads)
-        weights = (sampling.sample_weights(labels, heads, self.sampling_power)
-                   if self.sampling == "oversample" else None)
-        loss_weights = ({h.key: torch.tensor(sampling.class_weights(labels, h, self.sampling_power),
-                                             dtype=torch.float32) for h in heads}
-                        if self.sampling == "class_weight" else None)
+        weights, loss_weights = rare_class_weights(labels, heads, self.sampling, self.sampling_power)
         stacked = torch.from_numpy(np.stack([features[n] for n in names]).astype(np.float32))
         opt = torch.optim.AdamW(self.heads_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         n = len(labels)
