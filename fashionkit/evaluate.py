@@ -79,12 +79,33 @@ def bootstrap_ci(y_true, proba, metric: str = "accuracy", n_boot: int = 1000, le
     return float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))
 
 
+def per_class_table(y_true, proba, classes: Sequence[str]) -> pd.DataFrame:
+    """Per class: ``support`` (labelled rows of the class), ``predicted`` (rows answered as
+    the class), ``precision``, ``recall`` and ``f1`` as fractions.
+
+    Precision is NaN for a class never predicted and recall NaN for a class absent from
+    ``y_true``: "no evidence" is not the same as 0.
+    """
+    y, p = _labelled(y_true, proba)
+    if p.shape[1] != len(classes):
+        raise ValueError(f"proba has {p.shape[1]} columns for {len(classes)} classes")
+    pred = p.argmax(axis=1)
+    rows = []
+    for i, name in enumerate(classes):
+        hits = int(((pred == i) & (y == i)).sum())
+        support, predicted = int((y == i).sum()), int((pred == i).sum())
+        precision = hits / predicted if predicted else np.nan
+        recall = hits / support if support else np.nan
+        f1 = (2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0) \
+            if np.isfinite(precision) and np.isfinite(recall) else np.nan
+        rows.append({"class": name, "support": support, "predicted": predicted,
+                     "precision": precision, "recall": recall, "f1": f1})
+    return pd.DataFrame(rows).set_index("class")
+
+
 def per_class_recall(y_true, proba, classes: Sequence[str]) -> pd.Series:
     """Recall of every class (NaN for a class absent from ``y_true``)."""
-    y, p = _labelled(y_true, proba)
-    pred = p.argmax(axis=1)
-    return pd.Series({name: float((pred[y == i] == i).mean()) if (y == i).any() else np.nan
-                      for i, name in enumerate(classes)})
+    return per_class_table(y_true, proba, classes)["recall"].rename(None).rename_axis(None)
 
 
 # The study's reported accuracies (%), on its own data and measured on the images it
@@ -325,7 +346,8 @@ def _report_row(y_test, proba_plain, proba_tta, y_train, n_classes: int, n_boot:
              else np.nan)
     return {"majority_%": 100 * plain["majority"], "prior_%": 100 * prior, "n": plain["n"],
             "plain_%": 100 * plain["accuracy"], "tta_%": 100 * tta["accuracy"],
-            "tta_macro_f1_%": 100 * tta["macro_f1"], "tta_ci_low_%": 100 * lo, "tta_ci_high_%": 100 * hi,
+            "tta_macro_f1_%": 100 * tta["macro_f1"], "tta_balanced_acc_%": 100 * tta["balanced_accuracy"],
+            "tta_ci_low_%": 100 * lo, "tta_ci_high_%": 100 * hi,
             "tta_gain_pts": 100 * diff[0], "gain_ci_low_pts": 100 * diff[1], "gain_ci_high_pts": 100 * diff[2],
             "verdict": tta_verdict(diff)}
 
@@ -339,10 +361,10 @@ def report_table(heads: Sequence[Head], y_test: Mapping[str, np.ndarray], proba_
     study's figure on its own training images), ``majority_%`` (always answering the
     training split's majority class), ``prior_%`` (:func:`prior_baseline`), ``n``,
     ``plain_%`` / ``tta_%`` (accuracy without / with test-time augmentation),
-    ``tta_macro_f1_%``, ``tta_ci_low_%`` / ``tta_ci_high_%`` (percentile bootstrap of the
-    TTA accuracy), ``tta_gain_pts`` with its paired-bootstrap interval
-    ``gain_ci_low_pts`` / ``gain_ci_high_pts`` (:func:`paired_bootstrap_diff`) and
-    ``verdict`` (:func:`tta_verdict`).  A head without labelled test photos gets NaN.
+    ``tta_macro_f1_%``, ``tta_balanced_acc_%`` (mean per-class recall),
+    ``tta_ci_low_%`` / ``tta_ci_high_%`` (percentile bootstrap of the TTA accuracy),
+    ``tta_gain_pts`` with its paired-bootstrap interval ``gain_ci_low_pts`` /
+    ``gain_ci_high_pts`` (:func:`paired_bootstrap_diff`) and ``verdict`` (:func:`tta_verdict`).  A head without labelled test photos gets NaN.
     """
     rows = []
     for head in heads:
@@ -372,7 +394,7 @@ def group_table(head: Head, y_test, groups_test, proba_plain, proba_tta, y_train
         rows.append({"head": head.key, "group": group,
                      **_report_row(y_test[t], proba_plain[t], proba_tta[t], y_train[r], head.n_classes,
                                    n_boot, seed, level)})
-    return pd.DataFrame(rows).drop(columns=["tta_macro_f1_%"])
+    return pd.DataFrame(rows).drop(columns=["tta_macro_f1_%", "tta_balanced_acc_%"])
 
 
 def format_report(table: pd.DataFrame) -> pd.DataFrame:
@@ -389,6 +411,8 @@ def format_report(table: pd.DataFrame) -> pd.DataFrame:
     out["TTA %"] = table["tta_%"].map(lambda v: f"{v:.1f}")
     if "tta_macro_f1_%" in table:
         out["TTA macro-F1 %"] = table["tta_macro_f1_%"].map(lambda v: f"{v:.1f}")
+    if "tta_balanced_acc_%" in table:
+        out["TTA balanced acc %"] = table["tta_balanced_acc_%"].map(lambda v: f"{v:.1f}")
     out["TTA 95% CI"] = [f"{lo:.1f}–{hi:.1f}" for lo, hi in zip(table["tta_ci_low_%"], table["tta_ci_high_%"])]
     out["TTA gain (paired CI)"] = [f"{d:+.1f} ({lo:+.1f} to {hi:+.1f})" for d, lo, hi in
                                    zip(table["tta_gain_pts"], table["gain_ci_low_pts"], table["gain_ci_high_pts"])]

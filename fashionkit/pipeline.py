@@ -244,41 +244,59 @@ def map_throughput(clf, maps: dict, view_names, repeats: int = 3, warmup: int = 
             "seconds": round(min(runs), 2), "images_per_s": round(n / min(runs), 1)}
 
 
-def photo_throughput(clf, paths, view_names, image_size, view_size=None, batch_size: int = 32,
-                     repeats: int = 2, warmup: int = 4) -> dict:
-    """Images/s from the photo file to every head's probabilities, averaged over ``view_names``.
+def predict_photos(clf, paths, view_names, image_size, view_size=None, batch_size: int = 32,
+                   progress: bool = False) -> dict[str, np.ndarray]:
+    """Every head's class probabilities for photo files, averaged over ``view_names``.
 
-    Each photo is decoded once; every view is cropped / augmented / resized from it
-    (:func:`fashionkit.features.prepare_image`, the same seeds as the cache) and run
-    through the whole net (frozen trunk, upper blocks, heads).  The best of ``repeats``
-    timed passes after an untimed warm-up on ``warmup`` photos.
+    Each photo is decoded once (:func:`fashionkit.images.load_image`, which raises
+    :class:`fashionkit.images.ImageProblem` for a file it cannot read); every view is
+    cropped / augmented / resized from it (:func:`fashionkit.features.prepare_image`, the
+    same seeds as the cache) and run through the whole net (frozen trunk, upper blocks,
+    heads).  This is the path a photo that was never cached takes (the CLI, chapter 7's
+    ``query_image``); the softmax outputs are averaged as in
+    :func:`fashionkit.evaluate.average_views`.
     """
-    import time
+    from tqdm.auto import tqdm
 
+    from .evaluate import average_views
     from .features import prepare_image, view_seed
     from .images import load_image
 
     specs = [view_spec(v, view_size) for v in view_names]
     net = clf.net_.eval().to(memory_format=torch.channels_last)
     paths = [str(p) for p in paths]
-
-    def run(batch):
-        images = [load_image(p) for p in batch]
-        total = None
-        for spec in specs:
-            x = torch.stack([prepare_image(img, spec, tuple(image_size), net.data_config, view_seed(spec, p))
-                             for img, p in zip(images, batch)])
-            proba = {k: v.softmax(dim=1) for k, v in net(x.contiguous(memory_format=torch.channels_last)).items()}
-            total = proba if total is None else {k: total[k] + proba[k] for k in total}
-        return total
-
-    runs = []
+    chunks = []
     with torch.inference_mode():
-        run(paths[:warmup])  # untimed: first-call overheads (imports, kernels)
-        for _ in range(max(1, int(repeats))):
-            start = time.perf_counter()
-            for i in range(0, len(paths), batch_size):
-                run(paths[i:i + batch_size])
-            runs.append(time.perf_counter() - start)
-    return {"path": "photos", "views": len(specs), "images": len(paths), "repeats": len(runs),
+        for i in tqdm(range(0, len(paths), batch_size), desc="photos", unit="batch", disable=not progress):
+            batch = paths[i:i + batch_size]
+            images = [load_image(p) for p in batch]
+            per_view = []
+            for spec in specs:
+                x = torch.stack([prepare_image(img, spec, tuple(image_size), net.data_config, view_seed(spec, p))
+                                 for img, p in zip(images, batch)])
+                out = net(x.contiguous(memory_format=torch.channels_last))
+                per_view.append({k: v.softmax(dim=1).numpy() for k, v in out.items()})
+            chunks.append(average_views(per_view))
+    if not chunks:
+        return {h.key: np.zeros((0, h.n_classes), dtype=np.float32) for h in heads(clf.model)}
+    return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+
+
+def photo_throughput(clf, paths, view_names, image_size, view_size=None, batch_size: int = 32,
+                     repeats: int = 2, warmup: int = 4) -> dict:
+    """Images/s from the photo file to every head's probabilities (:func:`predict_photos`).
+
+    The best of ``repeats`` timed passes after an untimed warm-up on ``warmup`` photos
+    (first-call overheads: imports, kernels).
+    """
+    import time
+
+    paths = [str(p) for p in paths]
+    predict_photos(clf, paths[:warmup], view_names, image_size, view_size, batch_size)
+    runs = []
+    for _ in range(max(1, int(repeats))):
+        start = time.perf_counter()
+        predict_photos(clf, paths, view_names, image_size, view_size, batch_size)
+        runs.append(time.perf_counter() - start)
+    return {"path": "photos", "views": len(view_names), "images": len(paths), "repeats": len(runs),
             "seconds": round(min(runs), 2), "images_per_s": round(len(paths) / min(runs), 1)}

@@ -37,3 +37,29 @@ def test_bootstrap_interval_covers_the_truth_on_a_synthetic_case():
         lo, hi = E.bootstrap_ci(y, onehot(pred, 2), n_boot=200, seed=trial)
         hits += lo <= 0.8 <= hi
     assert hits >= 33  # ~95% nominal coverage; allow sampling noise
+
+
+def test_per_class_table_known_answers():
+    # the same case as above: class 0 p=.5 r=.5; class 1 p=.5 r=1; class 2 p=1 r=.5; class 3 never seen
+    y = np.array([0, 0, 1, 2, -1, 2])
+    pred = np.array([0, 1, 1, 2, 0, 0])
+    t = E.per_class_table(y, onehot(pred, 4), ["a", "b", "c", "d"])
+    assert list(t.index) == ["a", "b", "c", "d"]
+    assert t["support"].tolist() == [2, 1, 2, 0]
+    assert t["predicted"].tolist() == [2, 2, 1, 0]  # the unlabelled row's answer is not counted
+    assert t.loc["a", ["precision", "recall", "f1"]].tolist() == pytest.approx([0.5, 0.5, 0.5])
+    assert t.loc["b", ["precision", "recall", "f1"]].tolist() == pytest.approx([0.5, 1.0, 2 / 3])
+    assert t.loc["c", ["precision", "recall", "f1"]].tolist() == pytest.approx([1.0, 0.5, 2 / 3])
+    assert t.loc["d"][["precision", "recall", "f1"]].isna().all()  # no evidence, not zero
+    # mean recall over classes present = balanced accuracy
+    assert t["recall"].mean() == pytest.approx(E.head_scores(y, onehot(pred, 4))["balanced_accuracy"])
+    assert E.per_class_recall(y, onehot(pred, 4), ["a", "b", "c", "d"]).tolist()[:3] == pytest.approx([0.5, 1, 0.5])
+    with pytest.raises(ValueError):
+        E.per_class_table(y, onehot(pred, 4), ["a", "b"])
+
+
+def test_per_class_table_class_predicted_never_is_nan_precision_zero_f1_when_missed():
+    y = np.array([0, 1, 1])
+    t = E.per_class_table(y, onehot(np.array([0, 0, 0]), 2), ["x", "y"])
+    assert np.isnan(t.loc["y", "precision"]) and t.loc["y", "recall"] == 0
+    assert t.loc["x", "precision"] == pytest.approx(1 / 3) and t.loc["x", "recall"] == 1

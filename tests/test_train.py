@@ -96,3 +96,23 @@ def test_head_probe_on_pooled_features(tiny):
         assert all(np.allclose(p.sum(axis=1), 1.0, atol=1e-5) for p in proba.values())
     again = HeadProbe("top", sampling="oversample", epochs=5, seed=0).fit(pooled, frame)
     assert np.allclose(again.predict_proba(pooled)["top_neck"], probes[1].predict_proba(pooled)["top_neck"])
+
+
+def test_photo_path_matches_the_cached_path_and_rejects_a_corrupt_file(tiny, fitted, shared_data, tmp_path):
+    """pipeline.predict_photos (decode -> views -> whole net) gives what the cached maps give."""
+    from fashionkit.evaluate import average_views
+    from fashionkit.images import ImageProblem
+    from fashionkit.pipeline import predict_photos
+
+    frame, views = tiny
+    paths = [shared_data / "cad" / "images" / i for i in frame.image[:5]]
+    from_photos = predict_photos(fitted, paths, ["whole", "whole_flip"], image_size=(96, 64), batch_size=2)
+    cached = average_views([fitted.predict_proba({v: views[v][:5]}, [v]) for v in ("whole", "whole_flip")])
+    for key, p in from_photos.items():
+        assert p.shape == cached[key].shape
+        assert np.allclose(p, cached[key], atol=0.02)  # the cache stores float16 maps
+        assert (p.argmax(1) == cached[key].argmax(1)).all()
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff not really a jpeg")
+    with pytest.raises(ImageProblem):
+        predict_photos(fitted, [bad], ["whole"], image_size=(96, 64))
