@@ -16,11 +16,13 @@ export HF_HUB_OFFLINE := 1
 export PYTHONHASHSEED := 0
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 
-NOTEBOOKS := 01_data_audit 02_oversampling 03_train_top 04_train_bottom 05_tta_eval 06_error_gallery
+NOTEBOOKS := 01_data_audit 02_oversampling 03_train_top 04_train_bottom 05_tta_eval 06_error_gallery \
+             07_autoencoder_recommend
 NB_DIR    := $(BUILD)/nb
 ART_DIR   := $(abspath $(BUILD))/artifacts
 EXECUTED  := $(addprefix $(NB_DIR)/,$(addsuffix .ipynb,$(NOTEBOOKS)))
-PKG       := $(wildcard fashionkit/*.py) params/splits.csv
+# bookpages.py and cli.py only render the book / serve the shell: editing them reruns no notebook.
+PKG       := $(filter-out fashionkit/bookpages.py fashionkit/cli.py fashionkit/__main__.py,$(wildcard fashionkit/*.py)) params/splits.csv
 BOOK_HTML := $(BUILD)/book/_build/html/index.html
 
 .PHONY: all venv data notebooks book test bench lab clean
@@ -56,13 +58,15 @@ $(NB_DIR)/03_train_top.ipynb: $(NB_DIR)/02_oversampling.ipynb
 $(NB_DIR)/04_train_bottom.ipynb: $(NB_DIR)/02_oversampling.ipynb $(NB_DIR)/03_train_top.ipynb
 $(NB_DIR)/05_tta_eval.ipynb: $(NB_DIR)/03_train_top.ipynb $(NB_DIR)/04_train_bottom.ipynb
 $(NB_DIR)/06_error_gallery.ipynb: $(NB_DIR)/05_tta_eval.ipynb
+$(NB_DIR)/07_autoencoder_recommend.ipynb: $(NB_DIR)/03_train_top.ipynb $(NB_DIR)/04_train_bottom.ipynb
 
 book: $(BOOK_HTML)
 # jupyter-book renders the executed copies (execute_notebooks: off); book/ holds the prose.
-$(BOOK_HTML): $(EXECUTED) $(shell find book -type f) $(STAMP)
+$(BOOK_HTML): $(EXECUTED) $(shell find book -type f) fashionkit/bookpages.py $(STAMP)
 	rm -rf $(BUILD)/book && mkdir -p $(BUILD)/book
 	cp -r book/. $(BUILD)/book/
 	cp $(EXECUTED) $(BUILD)/book/
+	$(PY) -m fashionkit.bookpages $(BUILD)/book --artifacts $(ART_DIR) --notebooks $(NB_DIR)
 	$(VENV)/bin/jupyter-book build $(BUILD)/book -n -W --keep-going
 	@echo "book: $(abspath $(BOOK_HTML))"
 

@@ -300,3 +300,17 @@ def photo_throughput(clf, paths, view_names, image_size, view_size=None, batch_s
         runs.append(time.perf_counter() - start)
     return {"path": "photos", "views": len(view_names), "images": len(paths), "repeats": len(runs),
             "seconds": round(min(runs), 2), "images_per_s": round(len(paths) / min(runs), 1)}
+
+
+def collection_probas(manifest: pd.DataFrame, clf, view_names, features_dir, image_size, view_size=None,
+                      progress: bool = True) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Every photo of ``clf``'s sources (all splits): its manifest rows and every head's
+    probabilities averaged over ``view_names``.
+
+    The views must be ones the model was trained on, so they are cached for every photo
+    (:func:`model_views`); nothing is extracted when chapters 2-4 have run.
+    """
+    rows, maps = model_views(manifest, clf.model, list(view_names), features_dir, clf.backbone,
+                             clf.trainable_blocks, image_size, progress=progress, view_size=view_size)
+    probas = predict_variants(clf, {v: np.asarray(maps[v]) for v in view_names}, {"tta": list(view_names)})
+    return manifest.iloc[rows].reset_index(drop=True), probas["tta"]

@@ -22,3 +22,24 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "ccp" / "annotations.csv").is_file():
         pytest.skip(f"prepared data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def smoke_chain(tmp_path_factory, shared_data) -> Path:
+    """Every notebook run in order on the tiny profile of ``tests/smoke_params.yaml``, as
+    under make (each reads what the ones before it wrote); returns the artifacts folder
+    (``<folder>/<notebook>/...``, executed copies beside them).  Run once per session: the
+    notebook test and the command-line test both read it."""
+    import papermill as pm
+    import yaml
+
+    smoke = yaml.safe_load((PROJECT / "tests" / "smoke_params.yaml").read_text())
+    tmp = tmp_path_factory.mktemp("chain")
+    for nb in sorted((PROJECT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        params = yaml.safe_load((PROJECT / "params" / f"{nb.stem}.yaml").read_text()) or {}
+        for key, value in smoke[nb.stem].items():
+            params[key] = value.format(tmp=tmp) if isinstance(value, str) else value
+        params["artifacts_dir"] = str(tmp / nb.stem)
+        pm.execute_notebook(str(nb), str(tmp / nb.name), parameters=params, cwd=str(PROJECT / "notebooks"),
+                            kernel_name="python3", progress_bar=False)
+    return tmp

@@ -1,0 +1,79 @@
+"""``python -m fashionkit predict / recommend`` on a real photo, a corrupt file and a missing one."""
+
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from fashionkit import cli
+from fashionkit.data import PROJECT_ROOT
+from fashionkit.schema import heads
+
+
+@pytest.fixture()
+def photo(shared_data):
+    return shared_data / "ccp" / "images" / "0005.jpg"
+
+
+@pytest.fixture()
+def corrupt(tmp_path):
+    path = tmp_path / "holiday.jpg"
+    path.write_bytes(b"\xff\xd8\xff\xe0 this is not a photo" * 4)
+    return path
+
+
+def test_missing_corrupt_and_non_image_files_are_clear_errors(tmp_path, corrupt, capsys):
+    text = tmp_path / "notes.jpg"
+    text.write_text("just some words, not pixels")
+    for argv, reason in [(["predict", str(tmp_path / "absent.jpg")], "no such file"),
+                         (["predict", str(corrupt)], str(corrupt)),
+                         (["recommend", str(text)], str(text)),
+                         (["recommend", str(tmp_path)], "is a folder")]:
+        assert cli.main(["--artifacts", str(tmp_path), *argv]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and reason in err, err
+
+
+def test_a_good_photo_without_trained_models_says_to_run_make_all(tmp_path, photo, capsys):
+    assert cli.main(["--artifacts", str(tmp_path / "nothing"), "predict", str(photo)]) == 1
+    assert "make all" in capsys.readouterr().err
+    assert cli.main(["--artifacts", str(tmp_path / "nothing"), "recommend", str(photo)]) == 1
+    assert "make all" in capsys.readouterr().err
+
+
+def test_bad_k_is_a_usage_error(photo, capsys):
+    assert cli.main(["recommend", str(photo), "-k", "0"]) == 2
+
+
+def test_predict_prints_every_head_of_both_models(smoke_chain, photo, capsys):
+    assert cli.main(["--artifacts", str(smoke_chain), "predict", str(photo)]) == 0
+    out = capsys.readouterr().out
+    for head in heads():
+        line = next(line for line in out.splitlines() if line.strip().startswith(head.en + " "))
+        shares = [float(part.rsplit(" ", 1)[1].rstrip("%")) for part in line.split("  ")[-1].split(" · ")]
+        assert len(shares) == head.n_classes and abs(sum(shares) - 100) < 0.5, line
+
+
+def test_recommend_prints_and_saves_k_distinct_outfits_never_the_photo_itself(smoke_chain, shared_data, tmp_path,
+                                                                              capsys):
+    collection = pd.read_csv(smoke_chain / "07_autoencoder_recommend" / "collection.csv", dtype={"image": str})
+    own = collection["path"].iloc[0]
+    saved = tmp_path / "neighbours.csv"
+    assert cli.main(["--artifacts", str(smoke_chain), "recommend", own, "-k", "3", "--save", str(saved)]) == 0
+    out = capsys.readouterr().out
+    assert "left out" in out  # the photo is one of the collection's
+    table = pd.read_csv(saved, dtype={"image": str})
+    assert len(table) == 3 and table["image"].is_unique
+    assert collection["image"].iloc[0] not in set(table["image"])
+    assert (table["distance"].diff().dropna() >= 0).all()
+    assert set(table["image"]) <= set(collection["image"])
+
+
+def test_module_entry_point_exits_non_zero_on_a_corrupt_file(corrupt):
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    run = subprocess.run([sys.executable, "-m", "fashionkit", "predict", str(corrupt)], capture_output=True,
+                         text=True, env=env, cwd=PROJECT_ROOT, timeout=300)
+    assert run.returncode == 1 and "error:" in run.stderr and str(corrupt) in run.stderr
+    assert run.stdout == ""

@@ -1,0 +1,181 @@
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from fashionkit import embed as E
+from fashionkit import recommend as R
+from fashionkit.schema import UnknownLabelError, get_head, heads
+
+torch.set_num_threads(1)
+
+LINE = np.arange(10, dtype=float)[:, None]  # points 0, 1, ..., 9
+TWO = (get_head("top_type"), get_head("bottom_major"))  # 3 + 2 classes
+
+
+# ----------------------------------------------------------------------------- recommender
+def test_neighbours_on_a_line_exclude_the_query():
+    rec = R.Recommender(k=2).fit(LINE)
+    d, p = rec.kneighbors([[5.0]], exclude=[5])
+    assert set(p[0]) == {4, 6} and d[0].tolist() == [1, 1]
+    assert p[0].tolist() == [4, 6]  # equal distances: the lower position first
+    d, p = rec.kneighbors([[5.0]])  # not excluded, the point itself comes first
+    assert p[0].tolist() == [5, 4] and d[0].tolist() == [0, 1]
+
+
+def test_every_query_of_the_collection_gets_k_distinct_others():
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    X[7] = X[3]  # an exact duplicate: may be recommended, but only once
+    rec = R.Recommender(k=5).fit(X, ids=[f"img{i}" for i in range(40)])
+    _, p = rec.kneighbors(X, exclude=rec.ids_)
+    assert p.shape == (40, 5)
+    assert all(len(set(row)) == 5 for row in p)
+    assert not (p == np.arange(40)[:, None]).any()
+    assert 7 in p[3] and 3 in p[7]
+    ids = rec.recommend(X[:2], exclude=["img0", ["img1", "img2"]])
+    assert "img0" not in ids[0] and not {"img1", "img2"} & set(ids[1])
+    assert all(len(i) == 5 for i in ids)
+
+
+def test_ties_are_broken_by_position_whatever_the_index_returns():
+    # 12 points all at distance 1 from the query: the first k positions must win
+    X = np.vstack([np.zeros((1, 2)), np.tile([[1.0, 0.0]], (6, 1)), np.tile([[0.0, 1.0]], (6, 1))])
+    rec = R.Recommender(k=3).fit(X)
+    _, p = rec.kneighbors(X[:1], exclude=[0])
+    assert p[0].tolist() == [1, 2, 3]
+    _, p = rec.kneighbors(X[:1], exclude=[[0, 2]])
+    assert p[0].tolist() == [1, 3, 4]
+
+
+def test_too_large_k_and_bad_exclusions_raise():
+    rec = R.Recommender(k=2).fit(LINE)
+    rec.kneighbors([[0.0]], k=9, exclude=[0])  # 10 items minus 1: fits exactly
+    with pytest.raises(ValueError, match="exceeds"):
+        rec.kneighbors([[0.0]], k=10, exclude=[0])
+    with pytest.raises(ValueError, match="not in the collection"):
+        rec.kneighbors([[0.0]], exclude=[42])
+    with pytest.raises(ValueError, match="one entry per query"):
+        rec.kneighbors([[0.0], [1.0]], exclude=[0])
+    with pytest.raises(ValueError, match="2 columns"):
+        rec.kneighbors([[0.0, 1.0]])
+    with pytest.raises(RuntimeError, match="not fitted"):
+        R.Recommender().kneighbors(LINE)
+    with pytest.raises(ValueError, match="unique"):
+        R.Recommender().fit(LINE, ids=[0] * 10)
+
+
+def test_recommending_in_an_embedding_and_joblib_round_trip(tmp_path):
+    rng = np.random.default_rng(1)
+    X = rng.dirichlet(np.ones(26), size=60).astype(np.float32)
+    ae = E.Autoencoder(epochs=20, head_sizes=E.head_sizes()).fit(X[:40])  # fitted on a part only
+    rec = R.Recommender(k=4, embedding=ae).fit(X, ids=np.arange(100, 160))
+    assert rec.vectors_.shape == (60, 2)
+    d, p = rec.kneighbors(X[:5], exclude=np.arange(100, 105))
+    # the same as searching the embedded points directly
+    Z = ae.transform(X)
+    for i in range(5):
+        dist = np.linalg.norm(Z - Z[i], axis=1)
+        dist[i] = np.inf
+        np.testing.assert_allclose(d[i], np.sort(dist)[:4], rtol=1e-5)
+    joblib.dump(rec, tmp_path / "rec.joblib")
+    back = joblib.load(tmp_path / "rec.joblib")
+    d2, p2 = back.kneighbors(X[:5], exclude=np.arange(100, 105))
+    assert np.array_equal(p, p2) and np.array_equal(d, d2)
+    ids, ids_back = rec.recommend(X[:2], exclude=[100, 101]), back.recommend(X[:2], exclude=[100, 101])
+    assert [list(r) for r in ids] == [list(r) for r in ids_back]
+
+
+# ----------------------------------------------------------------------------- references
+def test_random_neighbours_are_distinct_never_the_query_and_seeded():
+    q = np.arange(30)
+    a = R.random_neighbours(30, q, k=4, seed=3)
+    assert a.shape == (30, 4)
+    assert not (a == q[:, None]).any()
+    assert all(len(set(row)) == 4 for row in a)
+    assert a.min() >= 0 and a.max() <= 29
+    assert np.array_equal(a, R.random_neighbours(30, q, k=4, seed=3))
+    assert not np.array_equal(a, R.random_neighbours(30, q, k=4, seed=4))
+    everyone_else = R.random_neighbours(5, [2], k=4)  # k = n - 1: all the others
+    assert sorted(everyone_else[0]) == [0, 1, 3, 4]
+    with pytest.raises(ValueError):
+        R.random_neighbours(5, [2], k=5)
+
+
+def test_label_vectors_one_hot_zero_for_missing_unknown_raises():
+    labels = pd.DataFrame({"top_type": ["shirt", None, "blouse"], "bottom_major": [np.nan, "skirt", "pants"]})
+    V = R.label_vectors(labels, TWO)
+    np.testing.assert_array_equal(V, [[0, 1, 0, 0, 0],
+                                      [0, 0, 0, 0, 1],
+                                      [1, 0, 0, 1, 0]])
+    with pytest.raises(UnknownLabelError, match="dress"):
+        R.label_vectors(labels.assign(bottom_major=["pants", "dress", None]), TWO)
+    with pytest.raises(ValueError, match="top_type"):
+        R.label_vectors(labels.drop(columns="top_type"), TWO)
+    nothing = R.label_vectors(pd.DataFrame({h.key: [None, None] for h in heads()}))  # all 8 heads
+    assert nothing.shape == (2, 26) and not nothing.any()
+
+
+# ----------------------------------------------------------------------------- scores
+LABELS = pd.DataFrame({
+    "top_type": ["shirt", "shirt", "blouse", None, "shirt"],
+    "bottom_major": ["pants", None, None, None, "skirt"],
+})
+
+
+def test_attribute_agreement_known_percentages():
+    queries = [0, 2]
+    nb = [[1, 2, 3], [0, 4, 1]]
+    # top_type: query 0 (shirt) vs shirt, blouse, - -> 1 of 2; query 2 (blouse) vs shirt x3 -> 0 of 3
+    # bottom_major: query 0 (pants) vs -, -, - -> no pair; query 2 has no label -> no pair
+    a = R.attribute_agreement(LABELS, queries, nb, TWO)
+    assert a["top_type"] == pytest.approx(100 * 1 / 5)
+    assert np.isnan(a["bottom_major"])
+    assert a["mean"] == pytest.approx(20.0)  # only the head with data
+    counts = R.agreement_counts(LABELS, queries, nb, TWO)
+    assert counts["pairs"].to_dict() == {"top_type": 5, "bottom_major": 0, "mean": 5}
+    # query 4 (shirt, skirt) vs 0 (shirt, pants), 1 (shirt, -): top 2/2, bottom 0/1
+    a = R.attribute_agreement(LABELS, [4], [[0, 1]], TWO)
+    assert a.tolist() == pytest.approx([100.0, 0.0, 50.0])
+
+
+def test_diversity_and_coverage_known_answers():
+    X = np.array([[0.0, 0.0], [3.0, 4.0], [0.0, 4.0], [9.0, 9.0]])
+    # query 1: items 0, 1 (distance 5); query 2: items 0, 2 (4) -> mean 4.5
+    assert R.diversity(X, [[0, 1], [0, 2]]) == pytest.approx(4.5)
+    # three items: distances 5, 4, 3 -> 4
+    assert R.diversity(X, [[0, 1, 2]]) == pytest.approx(4.0)
+    assert R.coverage([[0, 1], [0, 2]], 4) == 0.75
+    assert R.coverage([[0, 1], [2, 3]], 8) == 0.5
+    with pytest.raises(ValueError):
+        R.diversity(X, [[0], [1]])
+    with pytest.raises(ValueError):
+        R.coverage([[0, 9]], 4)
+
+
+def test_recommendation_table_orders_spaces_as_expected():
+    rng = np.random.default_rng(0)
+    n = 200
+    labels = pd.DataFrame({"top_type": rng.choice(["blouse", "shirt", "t-shirt"], n),
+                           "bottom_major": rng.choice(["pants", "skirt", None], n)})
+    Xlab = R.label_vectors(labels, TWO)
+    X = Xlab + rng.normal(scale=0.05, size=Xlab.shape)
+    q = np.arange(n)
+    by_labels = R.Recommender(k=4).fit(Xlab + rng.normal(scale=1e-3, size=Xlab.shape))
+    _, nb_lab = by_labels.kneighbors(by_labels.vectors_, exclude=q)
+    table = R.recommendation_table(labels, X, q, {"labels": nb_lab, "random": R.random_neighbours(n, q, 4)},
+                                   TWO, n_boot=200, seed=1)
+    assert list(table.index) == ["labels", "random"]
+    assert list(table.columns) == ["top_type_%", "bottom_major_%", "mean_agreement_%", "ci_low_%", "ci_high_%",
+                                   "diversity", "coverage"]
+    assert table.loc["labels", "top_type_%"] == 100.0 and table.loc["labels", "mean_agreement_%"] > 95
+    # random: top type agrees 1/3 of the time, bottom major (2 classes) 1/2 -> mean about 42%
+    assert 30 < table.loc["random", "mean_agreement_%"] < 55
+    for space in table.index:
+        lo, mid, hi = table.loc[space, ["ci_low_%", "mean_agreement_%", "ci_high_%"]]
+        assert lo <= mid <= hi
+    assert table.loc["labels", "ci_low_%"] > table.loc["random", "ci_high_%"]
+    assert table.loc["random", "diversity"] > table.loc["labels", "diversity"]
+    assert 0 < table.loc["labels", "coverage"] <= 1
+    again = R.recommendation_table(labels, X, q, {"labels": nb_lab}, TWO, n_boot=200, seed=1)
+    assert again.loc["labels"].equals(table.loc["labels"])
