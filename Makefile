@@ -20,6 +20,8 @@ NOTEBOOKS := 01_data_audit 02_oversampling 03_train_top 04_train_bottom 05_tta_e
              07_autoencoder_recommend
 NB_DIR    := $(BUILD)/nb
 ART_DIR   := $(abspath $(BUILD))/artifacts
+# the same folder as seen from notebooks/ (papermill's cwd), so the book shows no machine's absolute path
+ART_NB    := $(shell realpath -m --relative-to=notebooks $(BUILD))/artifacts
 EXECUTED  := $(addprefix $(NB_DIR)/,$(addsuffix .ipynb,$(NOTEBOOKS)))
 # bookpages.py and cli.py only render the book / serve the shell: editing them reruns no notebook.
 PKG       := $(filter-out fashionkit/bookpages.py fashionkit/cli.py fashionkit/__main__.py,$(wildcard fashionkit/*.py)) params/splits.csv
@@ -48,7 +50,7 @@ notebooks: $(EXECUTED)
 # upstream notebooks; an unchanged step is skipped on the next `make all`.
 $(NB_DIR)/%.ipynb: notebooks/%.ipynb params/%.yaml $(PKG) $(STAMP) | data
 	mkdir -p $(NB_DIR) $(ART_DIR)/$*
-	$(PY) -m papermill $< $(@:.ipynb=.partial.ipynb) -f params/$*.yaml -p artifacts_dir $(ART_DIR)/$* \
+	$(PY) -m papermill $< $(@:.ipynb=.partial.ipynb) -f params/$*.yaml -p artifacts_dir $(ART_NB)/$* \
 		--cwd notebooks -k python3 --log-output
 	mv $(@:.ipynb=.partial.ipynb) $@
 

@@ -320,8 +320,31 @@ def split_note(meta: Mapping) -> str:
     return " ".join(bits)
 
 
+def recommendation_frame(quality: pd.DataFrame) -> pd.DataFrame:
+    """Chapter 7's table for reading: heads no query could be scored on (no labels) are
+    dropped, ``<head>_%`` columns get the head's name, the interval is one column and
+    coverage is in %.  Columns this function does not know are kept as they are."""
+    from .schema import UnknownLabelError, get_head
+
+    frame = quality.dropna(axis=1, how="all").copy()
+    if {"ci_low_%", "ci_high_%"} <= set(frame.columns):
+        frame.insert(list(frame.columns).index("ci_low_%"), "95% CI",
+                     [fmt_interval(lo, hi) for lo, hi in zip(frame.pop("ci_low_%"), frame.pop("ci_high_%"))])
+    if "coverage" in frame:
+        frame["coverage"] = 100 * frame["coverage"]
+    names = {"mean_agreement_%": "mean agreement %", "coverage": "coverage %"}
+    for column in frame.columns:
+        key = str(column).removesuffix("_%")
+        if column not in names and str(column).endswith("_%"):
+            try:
+                names[column] = f"{get_head(key).en} %"
+            except UnknownLabelError:
+                pass
+    return frame.rename(columns=names)
+
+
 def recommendation_md(quality: pd.DataFrame | None) -> str:
-    """Chapter 7's recommendation-quality table (every column, numbers rounded), or a
+    """Chapter 7's recommendation-quality table (:func:`recommendation_frame`), or a
     sentence saying that chapter 7 has not been run."""
     if quality is None:
         return ("**Outfit recommendations.** Chapter 7 (`07_autoencoder_recommend`) has not been run in "
@@ -329,8 +352,12 @@ def recommendation_md(quality: pd.DataFrame | None) -> str:
     if quality.empty:
         return ("**Outfit recommendations.** Chapter 7 ran but its `recommendation_quality.csv` has no rows, "
                 "so there are no recommendation results to show.")
-    return ("**Outfit recommendations** (chapter 7, one row per embedding space, from "
-            "`recommendation_quality.csv`):\n\n" + markdown_table(format_frame(quality)))
+    return ("**Outfit recommendations** (chapter 7, test queries, one row per space, from "
+            "`recommendation_quality.csv`). Each % is how often a recommended outfit has the same true "
+            "label as the query, over the heads CCP labels; *random* is the floor and *ground-truth "
+            "labels* (recommending from the labels themselves) the ceiling. Diversity is the mean distance "
+            "between a query's recommendations; coverage the share of the collection ever recommended."
+            "\n\n" + markdown_table(format_frame(recommendation_frame(quality))))
 
 
 def headline_results_md(metrics: pd.DataFrame, meta: Mapping, recommendation: pd.DataFrame | None,
