@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -22,24 +21,23 @@ from .pipeline import extraction_seconds
 
 
 def notebook_times(nb_dir: Path) -> pd.DataFrame:
-    rows = []
-    for path in sorted(Path(nb_dir).glob("[0-9][0-9]_*.ipynb")):
-        if ".partial" in path.name:
-            continue
-        meta = json.loads(path.read_text()).get("metadata", {}).get("papermill", {})
-        rows.append({"notebook": path.stem, "seconds": meta.get("duration"), "finished": meta.get("end_time")})
-    return pd.DataFrame(rows)
+    """Wall seconds of every executed notebook (papermill metadata; the book's reader)."""
+    from .bookpages import read_notebook_runs
+
+    runs = read_notebook_runs(nb_dir)
+    return pd.DataFrame(runs, columns=["notebook", "seconds", "start_time", "end_time"])
 
 
-def inference_throughput(checkpoint: Path, manifest_csv: Path, view: str, n_images: int = 64,
-                         batch_size: int = 32, threads: int = 2) -> dict:
-    """Images/s of the whole model (frozen trunk + upper blocks + heads) on CPU, from photos."""
-    from .pipeline import photo_throughput
+def inference_throughput(checkpoint: Path, manifest_csv: Path, n_images: int = 64, batch_size: int = 32,
+                         threads: int = 2) -> dict:
+    """Images/s of the whole model (frozen trunk + upper blocks + heads) on CPU, from photos,
+    in the first view the checkpoint was trained on."""
+    from .pipeline import checkpoint_extra, photo_throughput
     from .train import load_checkpoint
 
     torch.set_num_threads(threads)
-    clf = load_checkpoint(checkpoint)
-    extra = torch.load(checkpoint, weights_only=False)["extra"]
+    clf, extra = load_checkpoint(checkpoint), checkpoint_extra(checkpoint)
+    view = extra["views"][0]
     paths = pd.read_csv(manifest_csv)["path"].head(n_images).tolist()
     result = photo_throughput(clf, paths, [view], extra.get("image_size", (390, 260)),
                               batch_size=batch_size, repeats=1)
@@ -69,8 +67,7 @@ def main(argv=None) -> int:
                   f"({np.diff(np.r_[0, h['seconds']]).mean():.1f} s/epoch)")
     ckpt = build / "artifacts" / "03_train_top" / "top_model.pt"
     if ckpt.is_file():
-        view = torch.load(ckpt, weights_only=False)["extra"]["views"][0]
-        result = inference_throughput(ckpt, build / "artifacts" / "01_data_audit" / "manifest.csv", view,
+        result = inference_throughput(ckpt, build / "artifacts" / "01_data_audit" / "manifest.csv",
                                       threads=args.threads)
         print(f"\nTop model CPU inference: {result['images_per_s']} images/s "
               f"(batch {result['batch_size']}, {result['threads']} threads, {result['images']} photos, "
