@@ -23,8 +23,8 @@ ART_DIR   := $(abspath $(BUILD))/artifacts
 # the same folder as seen from notebooks/ (papermill's cwd), so the book shows no machine's absolute path
 ART_NB    := $(shell realpath -m --relative-to=notebooks $(BUILD))/artifacts
 EXECUTED  := $(addprefix $(NB_DIR)/,$(addsuffix .ipynb,$(NOTEBOOKS)))
-# bookpages.py and cli.py only render the book / serve the shell: editing them reruns no notebook.
-PKG       := $(filter-out fashionkit/bookpages.py fashionkit/cli.py fashionkit/__main__.py,$(wildcard fashionkit/*.py)) params/splits.csv
+# bookpages, bench and cli only render the book / time / serve the shell: editing them reruns no notebook.
+PKG       := $(filter-out fashionkit/bookpages.py fashionkit/bench.py fashionkit/cli.py fashionkit/__main__.py,$(wildcard fashionkit/*.py)) params/splits.csv
 BOOK_HTML := $(BUILD)/book/_build/html/index.html
 
 .PHONY: all venv data notebooks book test bench lab clean
