@@ -477,3 +477,18 @@ def load_bundle(out_dir) -> Bundle:
             raise FileNotFoundError(f"{path} is missing")
     collection = pd.read_csv(paths[2], dtype={"image": str})
     return Bundle(joblib.load(paths[0]), collection, json.loads(paths[1].read_text()))
+
+
+def vector_answers(vector, heads_=None) -> pd.DataFrame:
+    """Every head's answer in one outfit vector: ``head`` (display name), ``answer`` (the
+    most probable class) and ``probability %``."""
+    from .embed import head_slices
+
+    heads_ = _heads(heads_)
+    vector = np.asarray(vector, dtype=float).ravel()
+    slices = head_slices(heads_)
+    if vector.size != slices[-1].stop:
+        raise ValueError(f"vector has {vector.size} numbers; the heads need {slices[-1].stop}")
+    return pd.DataFrame({"head": [h.en for h in heads_],
+                         "answer": [h.names[int(vector[s].argmax())] for h, s in zip(heads_, slices)],
+                         "probability %": [100 * float(vector[s].max()) for s in slices]})

@@ -179,3 +179,18 @@ def test_recommendation_table_orders_spaces_as_expected():
     assert 0 < table.loc["labels", "coverage"] <= 1
     again = R.recommendation_table(labels, X, q, {"labels": nb_lab}, TWO, n_boot=200, seed=1)
     assert again.loc["labels"].equals(table.loc["labels"])
+
+
+def test_vector_answers_reads_each_heads_most_probable_class():
+    from fashionkit.embed import head_slices
+
+    hs = heads()
+    vector = np.zeros(head_slices(hs)[-1].stop)
+    for h, s in zip(hs, head_slices(hs)):
+        vector[s] = 0.1 / max(h.n_classes - 1, 1)
+        vector[s.start + h.n_classes - 1] = 0.9  # the last class of every head
+    table = R.vector_answers(vector, hs)
+    assert table["answer"].tolist() == [h.names[-1] for h in hs]
+    assert np.allclose(table["probability %"], 90)
+    with pytest.raises(ValueError):
+        R.vector_answers(vector[:-1], hs)
