@@ -332,6 +332,8 @@ def recommendation_frame(quality: pd.DataFrame) -> pd.DataFrame:
                      [fmt_interval(lo, hi) for lo, hi in zip(frame.pop("ci_low_%"), frame.pop("ci_high_%"))])
     if "coverage" in frame:
         frame["coverage"] = 100 * frame["coverage"]
+    if "diversity" in frame:  # a distance around 0.5-1.6: two decimals tell the spaces apart
+        frame["diversity"] = [fmt_number(v, 2) for v in frame["diversity"]]
     names = {"mean_agreement_%": "mean agreement %", "coverage": "coverage %"}
     for column in frame.columns:
         key = str(column).removesuffix("_%")

@@ -193,12 +193,12 @@ def test_recommendation_table_is_rounded_named_and_drops_unscored_heads():
     quality = pd.DataFrame({"space": ["full vector", "map 2-D"], "top_type_%": [61.26, 55.0],
                             "top_neck_%": [np.nan, np.nan], "mystery_%": [1.0, 2.0],
                             "mean_agreement_%": [70.04, 66.66], "ci_low_%": [68.0, 64.1],
-                            "ci_high_%": [72.1, 69.2], "diversity": [0.812, 0.6], "coverage": [0.9333, 0.8]})
+                            "ci_high_%": [72.1, 69.2], "diversity": [0.812, 1.6], "coverage": [0.9333, 0.8]})
     md = B.recommendation_md(quality)
     assert ("| space | top type % | mystery_% | mean agreement % | 95% CI | diversity | coverage % |"
             in md), md
     assert "| full vector | 61.3 | 1.0 | 70.0 | 68.0–72.1 | 0.81 | 93.3 |" in md
-    assert "| map 2-D | 55.0 | 2.0 | 66.7 | 64.1–69.2 | 0.60 | 80.0 |" in md
+    assert "| map 2-D | 55.0 | 2.0 | 66.7 | 64.1–69.2 | 1.60 | 80.0 |" in md
     assert "neck" not in md  # no query had a neck label: the column is dropped, not shown empty
     assert "has not been run" not in md
 
