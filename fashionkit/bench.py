@@ -32,11 +32,12 @@ def inference_throughput(checkpoint: Path, manifest_csv: Path, n_images: int = 6
                          threads: int = 2) -> dict:
     """Images/s of the whole model (frozen trunk + upper blocks + heads) on CPU, from photos,
     in the first view the checkpoint was trained on."""
-    from .pipeline import checkpoint_extra, photo_throughput
+    from .pipeline import photo_throughput
     from .train import load_checkpoint
 
     torch.set_num_threads(threads)
-    clf, extra = load_checkpoint(checkpoint), checkpoint_extra(checkpoint)
+    clf = load_checkpoint(checkpoint)
+    extra = clf.extra_
     view = extra["views"][0]
     paths = pd.read_csv(manifest_csv)["path"].head(n_images).tolist()
     result = photo_throughput(clf, paths, [view], extra.get("image_size", (390, 260)),

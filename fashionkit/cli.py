@@ -48,7 +48,6 @@ def _check_photos(paths) -> list[Path]:
 
 def _load_models(checkpoints: dict) -> tuple[dict, dict, dict]:
     """``(classifiers, views, image sizes)`` per model, from checkpoint files."""
-    from .pipeline import checkpoint_extra
     from .train import load_checkpoint
 
     clfs, views, sizes = {}, {}, {}
@@ -57,8 +56,7 @@ def _load_models(checkpoints: dict) -> tuple[dict, dict, dict]:
         if not path.is_file():
             raise CliError(f"no trained {model} model at {path}; run `make all` first (or pass --artifacts)")
         clfs[model] = load_checkpoint(path)
-        extra = checkpoint_extra(path)
-        views[model], sizes[model] = list(extra["views"]), tuple(extra["image_size"])
+        views[model], sizes[model] = list(clfs[model].extra_["views"]), tuple(clfs[model].extra_["image_size"])
     return clfs, views, sizes
 
 

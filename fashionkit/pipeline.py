@@ -143,11 +143,6 @@ def view_spec(name: str, view_size=None):
     return spec if view_size is None else replace(spec, size=tuple(view_size))
 
 
-def checkpoint_extra(path) -> dict:
-    """The ``extra`` dict a training chapter stored in its checkpoint (views, image size)."""
-    return dict(torch.load(path, map_location="cpu", weights_only=False).get("extra", {}))
-
-
 class HeldOut:
     """A trained model's photos per split and its maps for the held-out splits.
 

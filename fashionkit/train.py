@@ -254,7 +254,11 @@ def save_checkpoint(clf: AttributeClassifier, path, split_hash: str, extra: dict
 
 
 def load_checkpoint(path, split_hash: str | None = None) -> AttributeClassifier:
-    """Rebuild a fitted :class:`AttributeClassifier`; raise if the schema (or split) differs."""
+    """Rebuild a fitted :class:`AttributeClassifier`; raise if the schema (or split) differs.
+
+    Besides the weights, ``extra_`` holds the ``extra`` dict the training chapter saved
+    (its views and image size), so callers read the file once.
+    """
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     params = dict(ckpt["params"])
     clf = AttributeClassifier(**{**params, "pretrained": False})
@@ -272,6 +276,7 @@ def load_checkpoint(path, split_hash: str | None = None) -> AttributeClassifier:
     net.load_state_dict(ckpt["state_dict"])
     net.eval()
     clf.net_, clf.best_epoch_ = net, ckpt["best_epoch"]
+    clf.extra_ = dict(ckpt.get("extra", {}))  # what the training chapter stored: views, image size
     clf.classes_ = current
     clf.split_hash_ = ckpt["split_hash"]
     return clf

@@ -69,8 +69,9 @@ def test_checkpoint_round_trip_and_schema_mismatch(tiny, fitted, tmp_path):
     frame, views = tiny
     clf = fitted
     path = tmp_path / "top.pt"
-    save_checkpoint(clf, path, split_hash="abc")
+    save_checkpoint(clf, path, split_hash="abc", extra={"views": ["whole"], "image_size": [96, 64]})
     again = load_checkpoint(path, split_hash="abc")
+    assert again.extra_ == {"views": ["whole"], "image_size": [96, 64]}  # read with the weights
     for key, p in clf.predict_proba(views).items():
         assert np.allclose(p, again.predict_proba(views)[key], atol=1e-6)
     with pytest.raises(SchemaMismatchError, match="split"):
