@@ -364,7 +364,8 @@ def report_table(heads: Sequence[Head], y_test: Mapping[str, np.ndarray], proba_
     ``tta_macro_f1_%``, ``tta_balanced_acc_%`` (mean per-class recall),
     ``tta_ci_low_%`` / ``tta_ci_high_%`` (percentile bootstrap of the TTA accuracy),
     ``tta_gain_pts`` with its paired-bootstrap interval ``gain_ci_low_pts`` /
-    ``gain_ci_high_pts`` (:func:`paired_bootstrap_diff`) and ``verdict`` (:func:`tta_verdict`).  A head without labelled test photos gets NaN.
+    ``gain_ci_high_pts`` (:func:`paired_bootstrap_diff`) and ``verdict`` (:func:`tta_verdict`).
+    A head without labelled test photos gets NaN.
     """
     rows = []
     for head in heads:
