@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+from .data import PROJECT_ROOT
 
 # The team's aims for test accuracy, in %, per head (from the developers' guide).
 # These are goals that were set before the work. They are NOT results: the book
@@ -577,17 +577,21 @@ def notebook_run(notebook: Mapping, name: str) -> dict:
             "start_time": meta.get("start_time"), "end_time": meta.get("end_time")}
 
 
+def _read_notebook(path: Path) -> dict:
+    """An executed notebook's JSON; a file that cannot be read is a :class:`BookPagesError`."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise BookPagesError(f"{path}: cannot read the executed notebook ({exc})") from exc
+
+
 def read_notebook_runs(nb_dir: Path) -> list[dict]:
     """:func:`notebook_run` of every executed ``NN_*.ipynb`` in ``nb_dir`` (partial runs skipped)."""
     runs = []
     for path in sorted(Path(nb_dir).glob("[0-9][0-9]_*.ipynb")):
         if path.name.endswith(".partial.ipynb"):
             continue
-        try:
-            notebook = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise BookPagesError(f"{path}: cannot read the executed notebook ({exc})") from exc
-        runs.append(notebook_run(notebook, path.stem))
+        runs.append(notebook_run(_read_notebook(path), path.stem))
     return runs
 
 
@@ -724,10 +728,7 @@ def _training_parameters(nb_dir: Path) -> dict[str, dict]:
     for model, stem in TRAINING_NOTEBOOKS.items():
         path = Path(nb_dir) / f"{stem}.ipynb"
         if path.is_file():
-            try:
-                notebook = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError) as exc:
-                raise BookPagesError(f"{path}: cannot read the executed notebook ({exc})") from exc
+            notebook = _read_notebook(path)
             parameters[model] = ((notebook.get("metadata") or {}).get("papermill") or {}).get("parameters") or {}
     return parameters
 
