@@ -31,6 +31,7 @@ from sklearn.base import BaseEstimator
 from sklearn.neighbors import NearestNeighbors
 
 from .embed import check_matrix
+from .schema import MODELS
 from .schema import heads as schema_heads
 from .train import check_is_fitted
 
@@ -325,7 +326,7 @@ def recommendation_table(labels: pd.DataFrame, X, query_positions, neighbours: M
 
 
 # ----------------------------------------------------------------------------- the collection (chapter 7, CLI)
-MODELS = ("top", "bottom")  # the order of the outfit vector: top heads, then bottom heads
+# the outfit vector follows schema.MODELS: top heads, then bottom heads
 
 
 def outfit_collection(manifest: pd.DataFrame, clfs: Mapping, views: Mapping, features_dir, image_sizes: Mapping,
@@ -430,7 +431,7 @@ def photo_vectors(paths, clfs: Mapping, views: Mapping, image_sizes: Mapping, vi
     probas = {}
     for model in MODELS:
         probas.update(predict_photos(clfs[model], paths, views[model], image_sizes[model], view_size))
-    return outfit_vectors(probas, schema_heads("top") + schema_heads("bottom"))
+    return outfit_vectors(probas, [h for model in MODELS for h in schema_heads(model)])
 
 
 def collection_match(collection: pd.DataFrame, path) -> str | None:
