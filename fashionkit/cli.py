@@ -67,9 +67,14 @@ def predict(args) -> int:
 
     photos = _check_photos(args.photos)
     clfs, views, sizes = _load_models({m: Path(args.artifacts) / p for m, p in CHECKPOINTS.items()})
-    probas = {m: predict_photos(clfs[m], photos, views[m], sizes[m]) for m in clfs}
+    answers = {m: predict_photos(clfs[m], photos, views[m], sizes[m], return_boxes=True) for m in clfs}
+    probas = {m: a[0] for m, a in answers.items()}
     for i, photo in enumerate(photos):
         print(f"{photo}")
+        notes = dict.fromkeys(n for _, boxes in answers.values() if "note" in boxes
+                              for n in str(boxes["note"].iloc[i]).split("; ") if n)
+        for note in notes:  # a garment not found: which fallback box was read
+            print(f"  note: {note}")
         for model in clfs:
             for head in heads(model):
                 row = probas[model][head.key][i]

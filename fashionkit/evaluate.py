@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import balanced_accuracy_score, f1_score
 
-from .schema import Head
+from .schema import Head, get_head
 
 
 def _labelled(y_true: np.ndarray, proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -607,3 +607,51 @@ def outfit_table(row: pd.Series, heads: Sequence[Head], variant: str = "tta") ->
 def below_majority(metrics: pd.DataFrame, column: str = "tta_%") -> pd.DataFrame:
     """Rows of a ``test_metrics.csv`` table whose ``column`` accuracy is below ``majority_%``."""
     return metrics[metrics[column] < metrics["majority_%"]]
+
+
+# ----------------------------------------------------------------------------- ablation (chapters 3-4)
+
+
+def ablation_table(heads: Sequence[Head], y: Mapping[str, np.ndarray], probas: Mapping[str, Mapping[str, np.ndarray]],
+                   reference: str, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """Each variant against ``reference`` on the same photos, per head.
+
+    ``probas[variant][head]``: class probabilities of one variant (the reference among
+    them).  Rows: variant x head with n, accuracy and macro-F1 (%), the accuracy difference
+    from the reference with its paired bootstrap interval (:func:`paired_bootstrap_diff`),
+    and the verdict ("better", "worse", "within noise"; the reference's own rows say
+    "reference").
+    """
+    rows = []
+    for variant, proba in probas.items():
+        for head in heads:
+            s = head_scores(y[head.key], proba[head.key])
+            row = {"variant": variant, "head": head.key, "n": s["n"], "accuracy_%": 100 * s["accuracy"],
+                   "macro_f1_%": 100 * s["macro_f1"]}
+            if variant == reference:
+                row.update({"diff_points": 0.0, "diff_lo": np.nan, "diff_hi": np.nan, "verdict": "reference"})
+            else:
+                d, lo, hi = paired_bootstrap_diff(y[head.key], probas[reference][head.key], proba[head.key],
+                                                  n_boot, level, seed)
+                verdict = "no data" if not np.isfinite(d) else "better" if lo > 0 else "worse" if hi < 0 else "within noise"
+                row.update({"diff_points": 100 * d, "diff_lo": 100 * lo, "diff_hi": 100 * hi, "verdict": verdict})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def format_ablation(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`ablation_table` for reading: a row per head and variant, accuracy (macro-F1) and the
+    difference from the reference with its interval, in points with one decimal."""
+    out = pd.DataFrame({
+        "head": [get_head(k).en for k in table["head"]],
+        "variant": table["variant"],
+        "n": table["n"],
+        "accuracy % (macro-F1)": [f"{a:.1f} ({f:.1f})" for a, f in zip(table["accuracy_%"], table["macro_f1_%"])],
+        "vs reference, points [95% CI]": ["" if v == "reference" else f"{d:+.1f} [{lo:+.1f}, {hi:+.1f}]"
+                                          for v, d, lo, hi in zip(table["verdict"], table["diff_points"],
+                                                                  table["diff_lo"], table["diff_hi"])],
+        "verdict": table["verdict"],
+    })
+    return out.sort_values(["head", "variant"], kind="stable", key=lambda s: s.map(
+        {h: i for i, h in enumerate(dict.fromkeys(out["head"]))}) if s.name == "head" else s.map(
+        {v: i for i, v in enumerate(dict.fromkeys(table["variant"]))})).reset_index(drop=True)

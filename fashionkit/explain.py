@@ -128,7 +128,7 @@ def unnormalise(tensor: torch.Tensor, config: dict) -> np.ndarray:
 
 def cam_for_photo(net: nn.Module, img: Image.Image | str | os.PathLike, view: ViewSpec,
                   image_size: tuple[int, int], head: str, class_index: int | None = None,
-                  seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+                  seed: int | None = None, segmenter=None) -> tuple[np.ndarray, np.ndarray]:
     """``(crop_rgb, heatmap)`` of a photo in ``view``, as the model saw it.
 
     The photo goes through :func:`fashionkit.features.prepare_image` (crop ``view.box``,
@@ -137,6 +137,8 @@ def cam_for_photo(net: nn.Module, img: Image.Image | str | os.PathLike, view: Vi
     ``net.data_config``.  ``crop_rgb`` is that very tensor un-normalised to ``uint8``
     ``(H, W, 3)``, so it lines up pixel for pixel with ``heatmap`` ``(H, W)`` in ``[0, 1]``.
     ``img`` may also be a path (loaded with :func:`fashionkit.images.load_image`).
+    A garment view crops the box ``segmenter`` (:class:`fashionkit.localise.GarmentSegmenter`)
+    finds in the photo.
     """
     if not isinstance(img, Image.Image):
         from .images import load_image
@@ -147,7 +149,12 @@ def cam_for_photo(net: nn.Module, img: Image.Image | str | os.PathLike, view: Vi
     config = dict(getattr(net, "data_config", None) or getattr(net.frozen, "data_config", {}))
     if not {"mean", "std"} <= set(config):
         raise ValueError("the net has no data config (mean, std); build it with fashionkit.models.create_model")
-    tensor = prepare_image(img, view, tuple(image_size), config, seed)
+    box = None
+    if view.garment is not None:
+        if segmenter is None:
+            raise ValueError(f"view {view.name!r} crops the {view.garment} garment: pass segmenter=")
+        box = segmenter.boxes([img])[view.garment].iloc[0]
+    tensor = prepare_image(img, view, tuple(image_size), config, seed, box)
     heatmap = grad_cam(net, tensor, head, class_index)
     return unnormalise(tensor, config), heatmap
 

@@ -46,6 +46,35 @@ def labelled(manifest: pd.DataFrame, model: str) -> pd.Series:
     return manifest[[h.key for h in heads(model)]].notna().any(axis=1)
 
 
+BOXES_FILE = "garment_boxes.csv"  # in features_dir: the garment boxes of every photo (chapter 2)
+BOX_SIDES = ("l", "t", "r", "b")
+
+
+def write_boxes(paths, boxes: pd.DataFrame, features_dir) -> Path:
+    """Store the garment boxes of ``paths`` (rows of :meth:`GarmentSegmenter.boxes`) beside the cached maps."""
+    out = pd.DataFrame({"path": [str(p) for p in paths]})
+    for garment in ("top", "bottom"):
+        out[[f"{garment}_{k}" for k in BOX_SIDES]] = np.array([list(b) for b in boxes[garment]], dtype=float)
+        out[f"{garment}_source"] = boxes[f"{garment}_source"].to_numpy()
+    out["person"] = boxes["person"].to_numpy()
+    out["note"] = boxes["note"].fillna("").to_numpy()
+    target = Path(features_dir) / BOXES_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    out.to_csv(target, index=False)
+    return target
+
+
+def read_boxes(features_dir) -> dict:
+    """``{path: {"top": (l, t, r, b), "bottom": ...}}`` from :func:`write_boxes`'s file."""
+    target = Path(features_dir) / BOXES_FILE
+    if not target.is_file():
+        raise FileNotFoundError(f"no garment boxes at {target}: chapter 2 finds them (run it first)")
+    frame = pd.read_csv(target)
+    cols = {g: [f"{g}_{k}" for k in BOX_SIDES] for g in ("top", "bottom")}
+    return {p: {g: tuple(float(v) for v in row) for g, row in zip(cols, (t, b))}
+            for p, t, b in zip(frame["path"], frame[cols["top"]].to_numpy(), frame[cols["bottom"]].to_numpy())}
+
+
 def model_views(manifest: pd.DataFrame, model: str, view_names, features_dir, backbone: str,
                 trainable_blocks: int, image_size=(390, 260), batch_size: int = 32, progress: bool = True,
                 view_size=None):
@@ -62,9 +91,10 @@ def model_views(manifest: pd.DataFrame, model: str, view_names, features_dir, ba
     net = create_model(backbone, heads=heads(model), pretrained=True, trainable_blocks=trainable_blocks)
     specs = [VIEWS[name] if view_size is None else replace(VIEWS[name], size=tuple(view_size))
              for name in view_names]
+    boxes = read_boxes(features_dir) if any(s.garment for s in specs) else None
     cache = extract_features(net.frozen, paths, views=specs,
                              image_size=tuple(image_size), batch_size=batch_size, cache_path=cache_dir,
-                             progress=progress)
+                             progress=progress, boxes=boxes)
     return rows, dict(cache.views)
 
 
@@ -183,9 +213,11 @@ def heldout_views(manifest: pd.DataFrame, clf, view_names, trained_views, featur
         net = create_model(clf.backbone, heads=heads(model), pretrained=True, trainable_blocks=clf.trainable_blocks)
         cache_dir = (Path(features_dir)
                      / f"heldout_{clf.backbone}_cut{clf.trainable_blocks}_{'+'.join(model_sources(model))}")
-        cache = extract_features(net.frozen, paths, views=[view_spec(v, view_size) for v in extra],
+        specs = [view_spec(v, view_size) for v in extra]
+        cache = extract_features(net.frozen, paths, views=specs,
                                  image_size=tuple(image_size), batch_size=batch_size, cache_path=cache_dir,
-                                 progress=progress)
+                                 progress=progress,
+                                 boxes=read_boxes(features_dir) if any(s.garment for s in specs) else None)
         n_val = len(frames["val"])
         for v in extra:
             maps["val"][v] = np.asarray(cache.views[v][:n_val])
@@ -240,41 +272,78 @@ def map_throughput(clf, maps: dict, view_names, repeats: int = 3, warmup: int = 
 
 
 def predict_photos(clf, paths, view_names, image_size, view_size=None, batch_size: int = 32,
-                   progress: bool = False) -> dict[str, np.ndarray]:
+                   progress: bool = False, segmenter=None, return_boxes: bool = False):
     """Every head's class probabilities for photo files, averaged over ``view_names``.
 
     Each photo is decoded once (:func:`fashionkit.images.load_image`, which raises
-    :class:`fashionkit.images.ImageProblem` for a file it cannot read); every view is
-    cropped / augmented / resized from it (:func:`fashionkit.features.prepare_image`, the
-    same seeds as the cache) and run through the whole net (frozen trunk, upper blocks,
-    heads).  This is the path a photo that was never cached takes (the CLI, chapter 7's
-    ``query_image``); the softmax outputs are averaged as in
-    :func:`fashionkit.evaluate.average_views`.
+    :class:`fashionkit.images.ImageProblem` for a file it cannot read) and read by
+    :func:`predict_images`.  This is the path a photo that was never cached takes (the
+    CLI, chapter 7's ``query_image``).
     """
     from tqdm.auto import tqdm
 
-    from .evaluate import average_views
-    from .features import prepare_image, view_seed
     from .images import load_image
 
-    specs = [view_spec(v, view_size) for v in view_names]
-    net = clf.net_.eval().to(memory_format=torch.channels_last)
     paths = [str(p) for p in paths]
-    chunks = []
+    parts = [predict_images(clf, [load_image(p) for p in paths[i:i + batch_size]], view_names, image_size,
+                            paths[i:i + batch_size], view_size, batch_size, segmenter, return_boxes=True)
+             for i in tqdm(range(0, len(paths), batch_size), desc="photos", unit="batch", disable=not progress)]
+    if not parts:
+        probas = {h.key: np.zeros((0, h.n_classes), dtype=np.float32) for h in heads(clf.model)}
+        found = pd.DataFrame()
+    else:
+        probas = {k: np.concatenate([p[0][k] for p in parts]) for k in parts[0][0]}
+        found = pd.concat([p[1] for p in parts], ignore_index=True)
+    return (probas, found) if return_boxes else probas
+
+
+def predict_images(clf, images, view_names, image_size, names=None, view_size=None, batch_size: int = 32,
+                   segmenter=None, return_boxes: bool = False):
+    """Every head's class probabilities for decoded RGB photos, averaged over ``view_names``.
+
+    Every view is cropped / augmented / resized from the photo
+    (:func:`fashionkit.features.prepare_image`, seeded by ``names``, the photos' file names,
+    as in the cache) and run through the whole net (frozen trunk, upper blocks, heads); the
+    softmax outputs are averaged as in :func:`fashionkit.evaluate.average_views`.
+
+    Garment views (:attr:`ViewSpec.garment`) crop the boxes that ``segmenter`` (default:
+    the one stored with the model, ``clf.segmenter_``) finds in each photo.  With
+    ``return_boxes`` the result is ``(probabilities, boxes)``, ``boxes`` one row per photo
+    (:meth:`fashionkit.localise.GarmentSegmenter.boxes`: where each box came from and a
+    note on any fallback; no columns when no view needs a box).
+    """
+    from .evaluate import average_views
+    from .features import prepare_image, view_seed
+
+    specs = [view_spec(v, view_size) for v in view_names]
+    located = any(s.garment for s in specs)
+    segmenter = segmenter if segmenter is not None else getattr(clf, "segmenter_", None)
+    if located and segmenter is None:
+        raise ValueError(f"views {[s.name for s in specs if s.garment]} crop garment boxes, but no segmenter "
+                         "was given or stored with the model")
+    names = [str(n) for n in (names if names is not None else range(len(images)))]
+    net = clf.net_.eval().to(memory_format=torch.channels_last)
+    chunks, found = [], []
     with torch.inference_mode():
-        for i in tqdm(range(0, len(paths), batch_size), desc="photos", unit="batch", disable=not progress):
-            batch = paths[i:i + batch_size]
-            images = [load_image(p) for p in batch]
+        for i in range(0, len(images), batch_size):
+            batch, batch_names = images[i:i + batch_size], names[i:i + batch_size]
+            boxes = segmenter.boxes(batch) if located else pd.DataFrame(index=range(len(batch)))
+            found.append(boxes)
             per_view = []
             for spec in specs:
-                x = torch.stack([prepare_image(img, spec, tuple(image_size), net.data_config, view_seed(spec, p))
-                                 for img, p in zip(images, batch)])
+                x = torch.stack([prepare_image(img, spec, tuple(image_size), net.data_config, view_seed(spec, n),
+                                               boxes[spec.garment].iloc[j] if spec.garment else None)
+                                 for j, (img, n) in enumerate(zip(batch, batch_names))])
                 out = net(x.contiguous(memory_format=torch.channels_last))
                 per_view.append({k: v.softmax(dim=1).numpy() for k, v in out.items()})
             chunks.append(average_views(per_view))
     if not chunks:
-        return {h.key: np.zeros((0, h.n_classes), dtype=np.float32) for h in heads(clf.model)}
-    return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+        probas = {h.key: np.zeros((0, h.n_classes), dtype=np.float32) for h in heads(clf.model)}
+    else:
+        probas = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+    if return_boxes:
+        return probas, (pd.concat(found, ignore_index=True) if found else pd.DataFrame())
+    return probas
 
 
 def photo_throughput(clf, paths, view_names, image_size, view_size=None, batch_size: int = 32,

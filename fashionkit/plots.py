@@ -926,3 +926,59 @@ def recommendation_panel(query_path, query_title: str, neighbour_paths: Sequence
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / panel[1]))  # room for the title above the captions
     return fig
+
+
+# ----------------------------------------------------------------------------- garment localisation
+
+GROUP_COLORS = {"skin_hair": "#f4c7a1", "inner_top": "#e4572e", "outerwear": "#7b2d8b", "bottom": "#1f77b4",
+                "one_piece": "#2ca02c", "footwear": "#222222", "other": "#bcbd22"}
+BOX_COLORS = {"top": "#e4572e", "bottom": "#1f77b4"}
+
+
+def segmentation_panels(panels: Sequence[Mapping], group_names: Sequence[str], ncols: int = 4, title: str = "",
+                        alpha: float = 0.55):
+    """Photos with their predicted garment groups tinted and the garment boxes drawn.
+
+    Each panel: ``image`` (PIL), ``groups`` (2-D group indices into ``group_names``, any
+    size: stretched over the photo), ``boxes`` (``{"top"|"bottom": (l, t, r, b)}`` relative,
+    solid when found, dashed when a fallback) with ``sources``, and ``title``.
+    """
+    from matplotlib.colors import to_rgb
+    from matplotlib.patches import Rectangle
+
+    fig, axes = _grid(max(1, len(panels)), ncols, (2.6, 3.9))
+    for ax, panel in zip(axes, panels):
+        img = np.asarray(panel["image"].convert("RGB"), dtype=float) / 255.0
+        h, w = img.shape[:2]
+        groups = np.asarray(Image.fromarray(np.asarray(panel["groups"], dtype=np.uint8)).resize((w, h), Image.NEAREST))
+        out = img.copy()
+        for g, name in enumerate(group_names):
+            if name in GROUP_COLORS:
+                hit = groups == g
+                out[hit] = (1 - alpha) * out[hit] + alpha * np.asarray(to_rgb(GROUP_COLORS[name]))
+        ax.imshow(out)
+        for garment, (l, t, r, b) in panel.get("boxes", {}).items():
+            found = panel.get("sources", {}).get(garment, "garment") == "garment"
+            ax.add_patch(Rectangle((l * w, t * h), (r - l) * w, (b - t) * h, fill=False, lw=2,
+                                   ls="-" if found else "--", color=BOX_COLORS[garment]))
+        ax.set_title(panel.get("title", ""), fontsize=9)
+        ax.set_axis_off()
+    handles = [Patch(color=GROUP_COLORS[n], label=n.replace("_", " ")) for n in group_names if n in GROUP_COLORS]
+    handles += [Line2D([], [], color=c, lw=2, label=f"{g} box") for g, c in BOX_COLORS.items()]
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    fig.legend(handles=handles, loc="lower center", ncols=min(len(handles), 5), frameon=False, fontsize=9)
+    return fig
+
+
+def image_panels(images: Sequence, titles: Sequence[str], ncols: int = 6, title: str = "",
+                 panel: tuple[float, float] = (2.3, 3.2)):
+    """Decoded photos (PIL) side by side, each with its title."""
+    fig, axes = _grid(max(1, len(images)), ncols, panel)
+    for ax, img, name in zip(axes, images, titles):
+        ax.imshow(np.asarray(img.convert("RGB")))
+        ax.set_title(name, fontsize=9)
+        ax.set_axis_off()
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -277,6 +277,10 @@ def load_checkpoint(path, split_hash: str | None = None) -> AttributeClassifier:
     net.eval()
     clf.net_, clf.best_epoch_ = net, ckpt["best_epoch"]
     clf.extra_ = dict(ckpt.get("extra", {}))  # what the training chapter stored: views, image size
+    if "segmenter" in clf.extra_:  # the garment locator the model's views crop with
+        from .localise import segmenter_from_state
+
+        clf.segmenter_ = segmenter_from_state(clf.extra_.pop("segmenter"))
     clf.classes_ = current
     clf.split_hash_ = ckpt["split_hash"]
     return clf

@@ -1,0 +1,155 @@
+"""Re-framed photos for the framing test: does a model still read the garment when the photo is cut differently?
+
+Each framing is a function ``(photo, garment_mask, model) -> photo`` in the registry
+:data:`FRAMINGS` (configuration as data: chapter 5 names the framings it runs in its
+params).  ``garment_mask`` is a boolean array of the photo's size marking the garment the
+model reads (the top garment for the top model, the bottom garment for the bottom model);
+``model`` is ``"top"`` or ``"bottom"``.  All framings are deterministic.
+
+* ``normal`` -- the photo as it is.
+* ``tight`` -- cut to the garment's box with a 5 % margin (a close-up).
+* ``half_length`` -- the half of the frame that holds the garment: the upper 55 % for a
+  top, the lower 60 % for a bottom (a portrait, or a "waist down" shot).
+* ``zoomed_out`` -- the photo shrunk to 55 % in a plain canvas of its own size.
+* ``off_centre`` -- the photo moved left by 30 % of its width (its left part leaves the
+  frame) on a plain canvas.
+* ``cut_out`` -- only the garment's pixels, on a plain background, cut to the garment's box
+  (a stand-in for a product photo).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+__all__ = ["FRAMINGS", "PLAIN", "reframe", "register_framing", "framing_test", "framing_summary"]
+
+PLAIN = (240, 240, 240)  # the plain background of padded and cut-out framings
+FRAMINGS: dict[str, Callable] = {}
+
+
+def register_framing(fn: Callable) -> Callable:
+    FRAMINGS[fn.__name__] = fn
+    return fn
+
+
+def _box(mask: np.ndarray, margin: float) -> tuple[int, int, int, int] | None:
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return None
+    h, w = mask.shape
+    x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+    mx, my = (x1 - x0) * margin, (y1 - y0) * margin
+    return (max(0, int(x0 - mx)), max(0, int(y0 - my)), min(w, int(np.ceil(x1 + mx))), min(h, int(np.ceil(y1 + my))))
+
+
+@register_framing
+def normal(img: Image.Image, garment_mask: np.ndarray, model: str) -> Image.Image:
+    return img
+
+
+@register_framing
+def tight(img: Image.Image, garment_mask: np.ndarray, model: str) -> Image.Image:
+    box = _box(garment_mask, 0.05)
+    return img if box is None else img.crop(box)
+
+
+@register_framing
+def half_length(img: Image.Image, garment_mask: np.ndarray, model: str) -> Image.Image:
+    w, h = img.size
+    return img.crop((0, 0, w, round(0.55 * h))) if model == "top" else img.crop((0, round(0.4 * h), w, h))
+
+
+@register_framing
+def zoomed_out(img: Image.Image, garment_mask: np.ndarray, model: str) -> Image.Image:
+    w, h = img.size
+    small = img.resize((max(1, round(0.55 * w)), max(1, round(0.55 * h))), Image.BICUBIC)
+    canvas = Image.new("RGB", (w, h), PLAIN)
+    canvas.paste(small, ((w - small.width) // 2, (h - small.height) // 2))
+    return canvas
+
+
+@register_framing
+def off_centre(img: Image.Image, garment_mask: np.ndarray, model: str) -> Image.Image:
+    w, h = img.size
+    canvas = Image.new("RGB", (w, h), PLAIN)
+    canvas.paste(img, (-round(0.3 * w), 0))
+    return canvas
+
+
+@register_framing
+def cut_out(img: Image.Image, garment_mask: np.ndarray, model: str) -> Image.Image:
+    box = _box(garment_mask, 0.06)
+    if box is None:
+        return img
+    arr = np.where(garment_mask[..., None], np.asarray(img.convert("RGB")), np.array(PLAIN, dtype=np.uint8))
+    return Image.fromarray(arr.astype(np.uint8)).crop(box)
+
+
+def reframe(img: Image.Image, framing: str, garment_mask: np.ndarray, model: str) -> Image.Image:
+    """``img`` in the framing called ``framing`` (a key of :data:`FRAMINGS`)."""
+    try:
+        fn = FRAMINGS[framing]
+    except KeyError:
+        raise KeyError(f"unknown framing {framing!r}; known: {', '.join(FRAMINGS)}") from None
+    if garment_mask.shape != (img.height, img.width):
+        raise ValueError(f"garment mask {garment_mask.shape} does not match the photo {img.height}x{img.width}")
+    return fn(img.convert("RGB"), garment_mask.astype(bool), model)
+
+
+def framing_test(readers: dict, images, garment_masks, model: str, framings, targets: dict, names) -> pd.DataFrame:
+    """Accuracy of each reader on every framing of the same photos.
+
+    ``readers``: ``{name: (classifier, views, image_size)}`` (a trained model and the views
+    it reads a photo with); ``images``/``garment_masks``/``names``: the photos, their
+    garment masks and file names; ``targets[head]``: class indices, -1 where unlabelled.
+    One row per framing, reader and head: labelled photos, accuracy (%), and for readers
+    with garment views the share of photos whose box was found on the garment itself.
+    """
+    from .evaluate import head_scores
+    from .pipeline import predict_images
+
+    rows = []
+    for framing in framings:
+        framed = [reframe(img, framing, m, model) for img, m in zip(images, garment_masks)]
+        for reader, (clf, views, image_size) in readers.items():
+            proba, boxes = predict_images(clf, framed, views, image_size, names, return_boxes=True)
+            source = f"{model}_source"
+            found = float((boxes[source] == "garment").mean() * 100) if source in boxes else np.nan
+            for key, y in targets.items():
+                s = head_scores(y, proba[key])
+                rows.append({"framing": framing, "reader": reader, "head": key, "n": s["n"],
+                             "accuracy_%": 100 * s["accuracy"], "box found on the garment %": found})
+    return pd.DataFrame(rows)
+
+
+def framing_summary(table: pd.DataFrame, reference_framing: str = "normal") -> pd.DataFrame:
+    """Per reader and head: accuracy on each framing and the largest drop from ``reference_framing``."""
+    wide = table.pivot_table(index=["reader", "head"], columns="framing", values="accuracy_%", sort=False)
+    others = [f for f in wide.columns if f != reference_framing]
+    wide["largest drop, points"] = (wide[reference_framing].to_numpy()[:, None] - wide[others]).max(axis=1)
+    return wide
+
+
+def framing_photos(frame: pd.DataFrame, model: str, n: int, seed: int, segmenter, lut) -> tuple[list, list, list]:
+    """``(images, garment masks, paths)`` of up to ``n`` rows of ``frame`` drawn with ``seed``.
+
+    The garment mask is CCP's true mask where the photo has one, else the segmenter's
+    prediction on the photo as it is (:func:`fashionkit.localise.garment_mask`).
+    """
+    from PIL import Image as _Image
+
+    from .images import load_image
+    from .localise import garment_mask, mask_path
+
+    picks = frame.iloc[np.sort(np.random.default_rng(seed).permutation(len(frame))[:n])]
+    images, masks = [], []
+    for path, annotation in zip(picks["path"], picks["annotation"]):
+        img = load_image(path)
+        groups = lut[np.asarray(_Image.open(mask_path(path)))] if annotation == "pixel" else None
+        images.append(img)
+        masks.append(garment_mask(segmenter, img, model, groups))
+    return images, masks, picks["path"].tolist()

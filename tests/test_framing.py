@@ -1,0 +1,65 @@
+"""The framing test's re-framed photos, on a real CCP photo and its true garment mask."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fashionkit import framing
+from fashionkit.localise import GARMENTS, GROUP_NAMES, ccp_group_lookup
+
+
+@pytest.fixture(scope="module")
+def photo(shared_data):
+    img = Image.open(shared_data / "ccp" / "images" / "0001.jpg").convert("RGB")
+    groups = ccp_group_lookup(shared_data)[np.asarray(Image.open(shared_data / "ccp" / "masks" / "0001.png"))]
+    masks = {g: np.isin(groups, [GROUP_NAMES.index(n) for n in names]) for g, names in GARMENTS.items()}
+    return img, masks
+
+
+def test_every_framing_is_registered_and_deterministic(photo):
+    img, masks = photo
+    assert set(framing.FRAMINGS) == {"normal", "tight", "half_length", "zoomed_out", "off_centre", "cut_out"}
+    for name in framing.FRAMINGS:
+        a = framing.reframe(img, name, masks["top"], "top")
+        b = framing.reframe(img, name, masks["top"], "top")
+        assert np.array_equal(np.asarray(a), np.asarray(b)), name
+
+
+def test_tight_and_cut_out_hold_the_garment(photo):
+    img, masks = photo
+    ys, xs = np.nonzero(masks["bottom"])
+    tight = framing.reframe(img, "tight", masks["bottom"], "bottom")
+    assert tight.width < img.width and tight.height < img.height
+    assert tight.height >= ys.max() - ys.min()
+    cut = np.asarray(framing.reframe(img, "cut_out", masks["bottom"], "bottom"))
+    plain = (cut == np.array(framing.PLAIN)).all(axis=2)
+    assert 0.1 < plain.mean() < 0.9  # garment pixels and plain background
+
+
+def test_half_length_keeps_the_garments_half(photo):
+    img, masks = photo
+    top = framing.reframe(img, "half_length", masks["top"], "top")
+    bottom = framing.reframe(img, "half_length", masks["bottom"], "bottom")
+    assert top.height == round(0.55 * img.height) and bottom.height == img.height - round(0.4 * img.height)
+
+
+def test_zoom_out_and_off_centre_keep_the_size_and_pad_plainly(photo):
+    img, masks = photo
+    for name in ("zoomed_out", "off_centre"):
+        out = np.asarray(framing.reframe(img, name, masks["top"], "top"))
+        assert out.shape[:2] == (img.height, img.width)
+        assert (out[:, -1] == np.array(framing.PLAIN)).all()  # the right edge is padding
+
+
+def test_unknown_framing_and_mismatched_mask_are_errors(photo):
+    img, masks = photo
+    with pytest.raises(KeyError, match="unknown framing"):
+        framing.reframe(img, "sideways", masks["top"], "top")
+    with pytest.raises(ValueError, match="does not match"):
+        framing.reframe(img, "tight", masks["top"][:10], "top")
+
+
+def test_a_garment_missing_from_the_mask_leaves_the_photo_as_is(photo):
+    img, _ = photo
+    empty = np.zeros((img.height, img.width), bool)
+    assert framing.reframe(img, "tight", empty, "top").size == img.size

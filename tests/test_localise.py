@@ -1,0 +1,140 @@
+"""Garment localisation: groups, mask -> box, the fallbacks, and a segmenter fitted on real mask photos."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from fashionkit import localise as L
+from fashionkit.features import TOP_GARMENT, TOP_GARMENT_AUG, jitter_box, prepare_image, view_box
+
+G = {name: i for i, name in enumerate(L.GROUP_NAMES)}
+
+
+def shares_from(groups: np.ndarray) -> np.ndarray:
+    """A perfectly confident share map (G, h, w) of a group-index map."""
+    return np.eye(len(L.GROUP_NAMES), dtype=np.float32)[groups].transpose(2, 0, 1)
+
+
+def test_ccp_labels_fall_into_the_documented_groups(shared_data):
+    lut = L.ccp_group_lookup(shared_data)
+    names = pd.read_csv(shared_data / "ccp" / "labels.csv", keep_default_na=False)["name"].tolist()
+    group = {n: L.GROUP_NAMES[lut[i]] for i, n in enumerate(names)}
+    assert group["null"] == "background"  # "null" must not be read as a missing value
+    assert group["skirt"] == group["jeans"] == "bottom"
+    assert group["coat"] == "outerwear" and group["blouse"] == "inner_top"
+    assert group["dress"] == "one_piece" and group["tights"] == "other" and group["socks"] == "footwear"
+    listed = {n for names_ in L.GROUPS.values() for n in names_}
+    assert listed <= set(names), "every label a group names exists in CCP"
+
+
+def test_mask_box_is_relative_and_ignores_stray_pixels():
+    m = np.zeros((100, 50), bool)
+    m[20:60, 10:30] = True
+    assert L.mask_box(m, trim=0.0) == pytest.approx((0.2, 0.2, 0.6, 0.6))
+    m[99, 49] = True  # one stray pixel far away
+    box = L.mask_box(m, trim=0.01)
+    assert box[2] <= 0.62 and box[3] <= 0.62
+    assert L.mask_box(np.zeros((10, 10), bool)) is None
+
+
+def test_box_iou_known_answers():
+    assert L.box_iou((0, 0, 1, 1), (0, 0, 1, 1)) == pytest.approx(1.0)
+    assert L.box_iou((0, 0, 0.5, 1), (0.5, 0, 1, 1)) == pytest.approx(0.0)
+    assert L.box_iou((0, 0, 0.5, 0.5), (0.25, 0.25, 0.75, 0.75)) == pytest.approx(1 / 7)
+
+
+def test_garment_boxes_found_with_margin_and_mapped_back_from_the_letterbox():
+    canvas = (48, 32)  # (h, w) -> a 6 x 4 grid of cells
+    groups = np.zeros((6, 4), np.uint8)
+    groups[1:3, 1:3] = G["inner_top"]
+    groups[3:6, 1:3] = G["bottom"]
+    groups[0, 1] = G["skin_hair"]
+    out = L.garment_boxes(shares_from(groups), (64, 96), canvas, L.BoxRules(margin=0.0, trim=0.0))
+    assert out["top_source"] == out["bottom_source"] == "garment"
+    assert out["top"] == pytest.approx((0.25, 1 / 6, 0.75, 0.5), abs=1e-3)
+    assert out["bottom"][1] == pytest.approx(0.5, abs=1e-3) and out["bottom"][3] == pytest.approx(1.0)
+    assert out["person"] and out["note"] == ""
+
+
+def test_fallbacks_one_piece_then_fixed_box_each_with_a_note():
+    groups = np.zeros((6, 4), np.uint8)
+    groups[1:6, 1:3] = G["one_piece"]
+    out = L.garment_boxes(shares_from(groups), (64, 96), (48, 32))
+    assert out["top_source"] == out["bottom_source"] == "one-piece"
+    assert out["top"][3] < out["bottom"][3]
+    nothing = L.garment_boxes(shares_from(np.zeros((6, 4), np.uint8)), (64, 96), (48, 32))
+    assert nothing["top_source"] == nothing["bottom_source"] == "fixed"
+    assert nothing["top"] == L.FIXED_BOXES["top"]
+    assert "fixed box" in nothing["note"] and "no person" in nothing["note"]
+
+
+def test_single_garment_without_a_person_gets_its_own_box():
+    groups = np.zeros((6, 4), np.uint8)
+    groups[0:6, 0:4] = G["bottom"]  # a skirt filling the frame, no skin
+    out = L.garment_boxes(shares_from(groups), (64, 96), (48, 32), L.BoxRules(margin=0.0, trim=0.0))
+    assert out["bottom_source"] == "garment" and out["bottom"] == pytest.approx((0, 0, 1, 1))
+    assert not out["person"] and "no person" in out["note"]
+    assert out["top_source"] == "fixed"
+
+
+def test_garment_views_need_a_box_and_jitter_is_seeded():
+    with pytest.raises(ValueError, match="box"):
+        view_box(TOP_GARMENT)
+    box = (0.2, 0.1, 0.8, 0.6)
+    assert view_box(TOP_GARMENT, box) == box
+    a, b = view_box(TOP_GARMENT_AUG, box, seed=3), view_box(TOP_GARMENT_AUG, box, seed=3)
+    assert a == b and a != box
+    j = jitter_box(box, 0.1, 7)
+    assert all(abs(x - y) <= 0.1 * 0.6 + 1e-9 for x, y in zip(j, box))
+    img = Image.new("RGB", (100, 150), (200, 10, 10))
+    x = prepare_image(img, TOP_GARMENT, (64, 48), {"mean": (0.5,) * 3, "std": (0.5,) * 3}, 0, box)
+    assert x.shape == (3, *TOP_GARMENT.size)
+
+
+def test_cutout_keeps_only_the_chosen_garment(shared_data):
+    lut = L.ccp_group_lookup(shared_data)
+    img = Image.open(shared_data / "ccp" / "images" / "0001.jpg").convert("RGB")
+    groups = lut[np.asarray(Image.open(shared_data / "ccp" / "masks" / "0001.png"))]
+    out, g = L.cutout_copy(img, groups, keep=("bottom",))
+    assert out.size == (g.shape[1], g.shape[0])
+    assert set(np.unique(g)) <= {0, G["bottom"]} and (g == G["bottom"]).mean() > 0.3
+
+
+@pytest.fixture(scope="module")
+def small_segmenter(shared_data):
+    """A segmenter fitted in seconds on ten real CCP mask photos (tiny canvas, two epochs)."""
+    lut = L.ccp_group_lookup(shared_data)
+    paths = [shared_data / "ccp" / "images" / f"{i:04d}.jpg" for i in range(1, 11)]
+    images = [Image.open(p).convert("RGB") for p in paths]
+    masks = [np.asarray(Image.open(L.mask_path(p))) for p in paths]
+    seg = L.GarmentSegmenter(canvas=(64, 48), n_zoom=1, epochs=2, progress=False)
+    return seg.fit(images, masks, lut), images, masks, lut
+
+
+def test_segmenter_fit_predict_and_round_trip(small_segmenter, tmp_path):
+    seg, images, masks, lut = small_segmenter
+    assert seg.n_copies_ >= 20 and len(seg.history_) == 2
+    shares = seg.predict_shares(images[:3])
+    assert shares.shape == (3, len(L.GROUP_NAMES), 8, 6)
+    assert np.allclose(shares.sum(axis=1), 1, atol=1e-4)
+    boxes = seg.boxes(images[:3])
+    assert list(boxes["top_source"].unique()) and all(0 <= v <= 1 for b in boxes["top"] for v in b)
+    L.save_segmenter(seg, tmp_path / "seg.pt")
+    again = L.load_segmenter(tmp_path / "seg.pt")
+    assert np.allclose(again.predict_shares(images[:3]), shares, atol=1e-5)
+    iou, box_quality = L.segmentation_report(seg, images[:4], masks[:4], lut)
+    assert set(iou["group"]) == set(L.GROUP_NAMES) and (iou["IoU_%"].between(0, 100)).all()
+    assert set(box_quality["garment"]) == {"top", "bottom"}
+
+
+def test_unfitted_segmenter_says_so():
+    with pytest.raises(RuntimeError, match="not fitted"):
+        L.GarmentSegmenter().predict_shares([Image.new("RGB", (10, 10))])
+
+
+def test_locate_photos_reads_files_in_order(small_segmenter, shared_data):
+    seg = small_segmenter[0]
+    paths = [shared_data / "cad" / "images" / f"{i:06d}.jpg" for i in (1, 2, 3)]
+    boxes = L.locate_photos(seg, paths, batch_size=2, progress=False)
+    assert len(boxes) == 3 and set(boxes.columns) >= {"top", "bottom", "note", "person"}
