@@ -394,6 +394,10 @@ def extract_features(
         if view.garment is not None:
             if boxes is None:
                 raise ValueError(f"view {view.name!r} needs the photos' garment boxes (boxes=)")
+            missing = [p for p in paths if p not in boxes]
+            if missing:
+                raise KeyError(f"no garment boxes for {len(missing)} of the photos (first: {missing[0]}); "
+                               "locate them first (chapter 2 writes them for every photo of the manifest)")
             want["boxes_digest"] = _digest([tuple(boxes[p][view.garment]) for p in paths])
         have = meta["views"].get(view.name, {})
         if have.get("complete") and {k: have.get(k) for k in want} == want and (root / f"{view.name}.npy").is_file():
