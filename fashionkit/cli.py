@@ -1,13 +1,14 @@
 """Command line: every head's probabilities for a photo, and the most similar outfits.
 
-    python -m fashionkit predict PHOTO [PHOTO ...]
+    python -m fashionkit predict PHOTO|FOLDER [PHOTO|FOLDER ...]
     python -m fashionkit recommend PHOTO -k 4 [--save neighbours.csv]
 
 Both read what ``make all`` wrote to ``build/artifacts`` (``--artifacts`` to point
 elsewhere): ``predict`` the two checkpoints of chapters 3 and 4, ``recommend`` the
 recommender chapter 7 chose and saved with its collection.  A photo that is missing,
-corrupt or not an image is an error with its reason and exit status 1; the command line
-itself (argparse) exits with 2 on a usage error.  Nothing imports this module.
+corrupt or not an image is reported on stderr with its reason and skipped; the good photos
+of a batch are still answered, and the exit status is 1 when any photo failed (0 when all
+were answered); the command line itself (argparse) exits with 2 on a usage error.  Nothing imports this module.
 """
 
 from __future__ import annotations
@@ -28,22 +29,47 @@ class CliError(Exception):
     """A problem the user can fix (a bad photo, a missing artifact): printed, exit status 1."""
 
 
-def _check_photos(paths) -> list[Path]:
-    """Every photo decodes as an image, before any model is loaded (fail fast, say why)."""
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+def _expand(paths, folders: bool) -> list[Path]:
+    """Files as given; with ``folders`` a folder becomes every image file below it (by suffix, sorted)."""
+    out = []
+    for path in map(Path, paths):
+        found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES) \
+            if folders and path.is_dir() else []
+        out.extend(found or [path])  # a folder without photos is reported, not skipped silently
+    return out
+
+
+def _check_photos(paths, folders: bool = True) -> tuple[list[Path], int]:
+    """``(readable photos, number of problems)``; each unreadable path is reported on stderr
+    with its reason (checked before any model is loaded; a bad file never stops the others).
+
+    Raises :class:`CliError` when no photo is readable.
+    """
     from .images import ImageProblem, load_image
 
-    checked = []
-    for path in map(Path, paths):
+    good, problems = [], []
+    for path in _expand(paths, folders):
         if not path.exists():
-            raise CliError(f"{path}: no such file")
-        if path.is_dir():
-            raise CliError(f"{path}: is a folder, not a photo")
-        try:
-            load_image(path)
-        except ImageProblem as problem:
-            raise CliError(str(problem)) from None
-        checked.append(path)
-    return checked
+            problems.append(f"{path}: no such file")
+        elif path.is_dir():
+            problems.append(f"{path}: is a folder with no photos in it" if folders
+                            else f"{path}: is a folder, not a photo")
+        else:
+            try:
+                load_image(path)
+                good.append(path)
+            except ImageProblem as problem:
+                problems.append(str(problem))
+    if not good:
+        for problem in problems[:-1]:
+            print(f"error: {problem}", file=sys.stderr)
+        raise CliError(problems[-1] if problems else "no photo given")
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    return good, len(problems)
 
 
 def _load_models(checkpoints: dict) -> tuple[dict, dict, dict]:
@@ -61,31 +87,74 @@ def _load_models(checkpoints: dict) -> tuple[dict, dict, dict]:
 
 
 def predict(args) -> int:
-    from .evaluate import proba_string
     from .pipeline import predict_photos
+
+    photos, failed = _check_photos(args.photos)
+    clfs, views, sizes = _load_models({m: Path(args.artifacts) / p for m, p in CHECKPOINTS.items()})
+    answers = {m: predict_photos(clfs[m], photos, views[m], sizes[m], return_boxes=True,
+                                 progress=len(photos) > 48 and sys.stderr.isatty()) for m in clfs}
+    table = answer_table(photos, answers, clfs)
+    if args.format == "table":
+        text = _as_text(table, clfs)
+    elif args.format == "csv":
+        text = table.to_csv(index=False)
+    else:
+        text = table.to_json(orient="records", indent=1) + "\n"
+    if args.output:
+        Path(args.output).write_text(text)
+        print(f"saved {args.output} ({len(table)} photos)", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    if failed:
+        print(f"{len(photos)} photo(s) answered, {failed} could not be read (see above)", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def answer_table(photos, answers: dict, clfs: dict):
+    """One row per photo: path, each head's answer and every class probability
+    (``<head>.<class>``), where each garment box came from, any note, and the models'
+    split hashes (which training data they come from)."""
+    import pandas as pd
+
     from .schema import heads
 
-    photos = _check_photos(args.photos)
-    clfs, views, sizes = _load_models({m: Path(args.artifacts) / p for m, p in CHECKPOINTS.items()})
-    answers = {m: predict_photos(clfs[m], photos, views[m], sizes[m], return_boxes=True) for m in clfs}
-    probas = {m: a[0] for m, a in answers.items()}
-    for i, photo in enumerate(photos):
-        print(f"{photo}")
-        notes = dict.fromkeys(n for _, boxes in answers.values() if "note" in boxes
-                              for n in str(boxes["note"].iloc[i]).split("; ") if n)
-        for note in notes:  # a garment not found: which fallback box was read
-            print(f"  note: {note}")
+    out = pd.DataFrame({"path": [str(p) for p in photos]})
+    notes = [[] for _ in photos]
+    for model, (probas, boxes) in answers.items():
+        for head in heads(model):
+            out[head.key] = [head.names[int(i)] for i in probas[head.key].argmax(axis=1)]
+        for head in heads(model):
+            for j, name in enumerate(head.names):
+                out[f"{head.key}.{name}"] = probas[head.key][:, j].round(4)
+        if f"{model}_source" in boxes:
+            out[f"{model}_box"] = boxes[f"{model}_source"].to_numpy()
+        for i, note in enumerate(boxes["note"] if "note" in boxes else []):
+            notes[i].extend(n for n in str(note).split("; ") if n and n not in notes[i])
+    out["note"] = ["; ".join(n) for n in notes]
+    for model, clf in clfs.items():
+        out[f"{model}_model_split"] = getattr(clf, "split_hash_", "")
+    return out
+
+
+def _as_text(table, clfs: dict) -> str:
+    from .evaluate import proba_string
+    from .schema import heads
+
+    lines = []
+    for _, row in table.iterrows():
+        lines.append(row["path"])
+        lines.extend(f"  note: {n}" for n in str(row["note"]).split("; ") if n)
         for model in clfs:
             for head in heads(model):
-                row = probas[model][head.key][i]
-                print(f"  {head.en:<17} {head.names[int(row.argmax())]:<10}  {proba_string(row, head.names)}")
-    return 0
+                probs = [row[f"{head.key}.{c}"] for c in head.names]
+                lines.append(f"  {head.en:<17} {row[head.key]:<10}  {proba_string(probs, head.names)}")
+    return "\n".join(lines) + "\n"
 
 
 def recommend(args) -> int:
     from . import recommend as rec
 
-    photos = _check_photos([args.photo])
+    photos, _ = _check_photos([args.photo], folders=False)
     bundle_dir = Path(args.artifacts) / BUNDLE_DIR
     try:
         bundle = rec.load_bundle(bundle_dir)
@@ -112,8 +181,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--artifacts", default=os.environ.get("FASHIONKIT_ARTIFACTS", str(DEFAULT_ARTIFACTS)),
                         help="build/artifacts folder of a `make all` run (default: %(default)s)")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("predict", help="print every head's class probabilities for photos")
-    p.add_argument("photos", nargs="+", metavar="PHOTO")
+    p = sub.add_parser("predict", help="print every head's class probabilities for photos",
+                       description="Every head's class probabilities for each photo. PHOTO may be a folder: "
+                       "every image file below it is read. An unreadable file is reported on stderr and "
+                       "skipped; exit status 0 when every photo was answered, 1 when any could not be read "
+                       "(the others are still answered), 2 on a usage error.")
+    p.add_argument("photos", nargs="+", metavar="PHOTO", help="photo files or folders of photos")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                   help="table (for reading), csv or json: one row per photo with every head's answer and "
+                   "probabilities (default: %(default)s)")
+    p.add_argument("--output", metavar="FILE", help="write the answers to FILE instead of the terminal")
     p.set_defaults(run=predict)
     r = sub.add_parser("recommend", help="print the k most similar outfits of the collection")
     r.add_argument("photo", metavar="PHOTO")

@@ -328,13 +328,26 @@ class FeatureCache:
         return np.stack([np.asarray(self.views[n][rows]) for n in names], axis=1)
 
 
+_LATER_FIELDS = {"garment": None, "jitter": 0.0}  # ViewSpec fields added after caches were first written
+
+
+def _same_meta(have: dict, want: dict) -> bool:
+    """Whether a cached view's meta matches what is wanted (later ViewSpec fields at their defaults ignored)."""
+    have = {k: have.get(k) for k in want}
+    if isinstance(have.get("view"), dict):
+        have["view"] = {k: v for k, v in have["view"].items() if k not in _LATER_FIELDS or v != _LATER_FIELDS[k]}
+    return have == want
+
+
 def _meta_for(frozen: nn.Module, paths, view: ViewSpec, image_size, config) -> dict:
     return {
         "trunk": getattr(frozen, "description", {"module": type(frozen).__name__}),
         "n_parameters": int(sum(p.numel() for p in frozen.parameters())),
         "data_config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in config.items()},
         "image_size": list(view.size or image_size),
-        "view": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(view).items()},
+        # a field left at its default is not written, so caches made before the field existed stay valid
+        "view": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(view).items()
+                 if k not in _LATER_FIELDS or v != _LATER_FIELDS[k]},
         "n_photos": len(paths),
         "paths_digest": _digest(paths),
     }
@@ -400,7 +413,7 @@ def extract_features(
                                "locate them first (chapter 2 writes them for every photo of the manifest)")
             want["boxes_digest"] = _digest([tuple(boxes[p][view.garment]) for p in paths])
         have = meta["views"].get(view.name, {})
-        if have.get("complete") and {k: have.get(k) for k in want} == want and (root / f"{view.name}.npy").is_file():
+        if have.get("complete") and _same_meta(have, want) and (root / f"{view.name}.npy").is_file():
             continue
         t0 = time.perf_counter()
         out = None

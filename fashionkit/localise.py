@@ -257,6 +257,7 @@ class _Trunk(nn.Module):
         self.data_config = data_config(model)
         self.requires_grad_(False)
         self.eval()
+        self.to(memory_format=torch.channels_last)  # about twice as fast on CPU here; values unchanged
 
     def channels(self) -> tuple[int, int]:
         def out_ch(stage):
@@ -265,7 +266,7 @@ class _Trunk(nn.Module):
         return out_ch(self.stages[self.i8]), out_ch(self.stages[self.i16])
 
     def forward(self, x):
-        x = self.stem(x)
+        x = self.stem(x.contiguous(memory_format=torch.channels_last))
         out8 = None
         for i, stage in enumerate(self.stages):
             x = stage(x)

@@ -30,7 +30,9 @@ def test_missing_corrupt_and_non_image_files_are_clear_errors(tmp_path, corrupt,
     for argv, reason in [(["predict", str(tmp_path / "absent.jpg")], "no such file"),
                          (["predict", str(corrupt)], str(corrupt)),
                          (["recommend", str(text)], str(text)),
-                         (["recommend", str(tmp_path)], "is a folder")]:
+                         (["recommend", str(tmp_path)], "is a folder"),
+                         (["predict", str(tmp_path / "no-photos")], "no photos")]:
+        (tmp_path / "no-photos").mkdir(exist_ok=True)
         assert cli.main(["--artifacts", str(tmp_path), *argv]) == 1
         err = capsys.readouterr().err
         assert err.startswith("error: ") and reason in err, err
@@ -77,3 +79,50 @@ def test_module_entry_point_exits_non_zero_on_a_corrupt_file(corrupt):
                          text=True, env=env, cwd=PROJECT_ROOT, timeout=300)
     assert run.returncode == 1 and "error:" in run.stderr and str(corrupt) in run.stderr
     assert run.stdout == ""
+
+
+def test_a_mixed_batch_answers_every_good_photo_and_reports_every_bad_one(smoke_chain, shared_data, tmp_path,
+                                                                          corrupt, capsys):
+    good = [shared_data / "ccp" / "images" / "0005.jpg", shared_data / "cad" / "images" / "000003.jpg"]
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    batch = [good[0], corrupt, tmp_path / "absent.jpg", empty, good[1]]
+    assert cli.main(["--artifacts", str(smoke_chain), "predict", *map(str, batch)]) == 1
+    captured = capsys.readouterr()
+    answered = [line for line in captured.out.splitlines() if not line.startswith(" ")]
+    assert answered == [str(p) for p in good]
+    errors = [line for line in captured.err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 3 and all(str(p) in "\n".join(errors) for p in (corrupt, empty, tmp_path / "absent.jpg"))
+
+
+def test_a_folder_is_read_recursively(smoke_chain, shared_data, tmp_path, capsys):
+    import shutil
+
+    nested = tmp_path / "album" / "summer"
+    nested.mkdir(parents=True)
+    shutil.copy(shared_data / "ccp" / "images" / "0005.jpg", nested / "a.jpg")
+    shutil.copy(shared_data / "ccp" / "images" / "0006.jpg", tmp_path / "album" / "b.JPG")
+    (tmp_path / "album" / "readme.txt").write_text("not a photo")
+    assert cli.main(["--artifacts", str(smoke_chain), "predict", str(tmp_path / "album")]) == 0
+    answered = [line for line in capsys.readouterr().out.splitlines() if not line.startswith(" ")]
+    assert sorted(answered) == sorted([str(tmp_path / "album" / "b.JPG"), str(nested / "a.jpg")])
+    (tmp_path / "nothing").mkdir()
+    assert cli.main(["--artifacts", str(smoke_chain), "predict", str(tmp_path / "nothing")]) == 1
+    assert "no photos" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_machine_readable_answers_hold_every_head(smoke_chain, shared_data, tmp_path, fmt):
+    import json
+
+    photos = [shared_data / "ccp" / "images" / "0005.jpg", shared_data / "cad" / "images" / "000003.jpg"]
+    target = tmp_path / f"answers.{fmt}"
+    assert cli.main(["--artifacts", str(smoke_chain), "predict", *map(str, photos), "--format", fmt,
+                     "--output", str(target)]) == 0
+    table = pd.read_csv(target) if fmt == "csv" else pd.DataFrame(json.loads(target.read_text()))
+    assert table["path"].tolist() == [str(p) for p in photos]
+    for head in heads():
+        assert table[head.key].isin(head.names).all()
+        probs = table[[f"{head.key}.{c}" for c in head.names]].to_numpy(float)
+        assert abs(probs.sum(axis=1) - 1).max() < 1e-3
+    assert {"top_box", "bottom_box", "note", "top_model_split"} <= set(table.columns)

@@ -138,3 +138,22 @@ def test_locate_photos_reads_files_in_order(small_segmenter, shared_data):
     paths = [shared_data / "cad" / "images" / f"{i:06d}.jpg" for i in (1, 2, 3)]
     boxes = L.locate_photos(seg, paths, batch_size=2, progress=False)
     assert len(boxes) == 3 and set(boxes.columns) >= {"top", "bottom", "note", "person"}
+
+
+def test_a_cache_written_before_garment_views_existed_is_still_reused(tmp_path, shared_data):
+    """Meta of a fixed view without the later ViewSpec fields (garment, jitter) matches today's."""
+    import json
+
+    from fashionkit.features import UPPER_BODY, extract_features
+    from fashionkit.models import create_model
+
+    net = create_model(trainable_blocks=1)
+    paths = [str(shared_data / "ccp" / "images" / "0001.jpg")]
+    view = UPPER_BODY.__class__("upper_body", box=UPPER_BODY.box, size=(64, 48))
+    extract_features(net.frozen, paths, [view], cache_path=tmp_path, progress=False)
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    meta["views"]["upper_body"]["view"]["garment"] = None  # as written by a version that stored defaults
+    meta["views"]["upper_body"]["seconds"] = -1.0  # marks this entry: a recomputation would overwrite it
+    (tmp_path / "meta.json").write_text(json.dumps(meta))
+    extract_features(net.frozen, paths, [view], cache_path=tmp_path, progress=False)
+    assert json.loads((tmp_path / "meta.json").read_text())["views"]["upper_body"]["seconds"] == -1.0
