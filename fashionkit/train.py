@@ -125,6 +125,22 @@ class AttributeClassifier:
         x = np.stack([views[names[v]][r] for r, v in zip(rows, view_idx)])
         return torch.from_numpy(x).float().contiguous(memory_format=torch.channels_last)
 
+    @classmethod
+    def _forward(cls, net, views: dict, names: Sequence[str], rows: np.ndarray, view_idx: np.ndarray) -> dict:
+        """Logits of a batch whose photos were each drawn in one of ``names``; views whose maps
+        differ in size (a garment crop is smaller than the fixed crop) run as sub-batches and
+        the logits come back in the batch's order."""
+        shapes = [views[names[v]].shape[1:] for v in view_idx]
+        groups: dict[tuple, list[int]] = {}
+        for i, shape in enumerate(shapes):
+            groups.setdefault(tuple(shape), []).append(i)
+        if len(groups) == 1:
+            return net.forward_features(cls._batch(views, names, rows, view_idx))
+        parts = [(np.array(i), net.forward_features(cls._batch(views, names, rows[i], view_idx[i])))
+                 for i in groups.values()]
+        back = torch.from_numpy(np.argsort(np.concatenate([i for i, _ in parts]), kind="stable"))
+        return {k: torch.cat([out[k] for _, out in parts])[back] for k in parts[0][1]}
+
     # ------------------------------------------------------------------ fit
     def fit(self, views: dict, labels: pd.DataFrame, val_views: dict, val_labels: pd.DataFrame):
         """Train on cached maps.
@@ -172,9 +188,9 @@ class AttributeClassifier:
                 rows = order[s * self.batch_size:(s + 1) * self.batch_size]
                 if len(rows) < 2:  # batch norm needs two rows
                     continue
-                x = self._batch(views, names, rows, view_idx[s * self.batch_size:(s + 1) * self.batch_size])
+                logits = self._forward(net, views, names, rows, view_idx[s * self.batch_size:(s + 1) * self.batch_size])
                 batch_targets = {k: v[rows] for k, v in targets.items()}
-                loss = masked_cross_entropy(net.forward_features(x), batch_targets,
+                loss = masked_cross_entropy(logits, batch_targets,
                                             label_smoothing=self.label_smoothing, class_weights=loss_weights)
                 opt.zero_grad()
                 loss.backward()

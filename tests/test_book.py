@@ -127,3 +127,12 @@ def test_pages_load_nothing_from_the_web():
         if (tags := parse_page(page)).remote_assets
     }
     assert not remote, f"pages load scripts or styles from the web (the site must read offline): {remote}"
+
+
+@needs_built_book
+def test_pages_hold_no_progress_bars_or_tracebacks():
+    """Progress and warnings went to the terminal (stderr is dropped from the pages)."""
+    for page in HTML.glob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        for marker in ("it/s]", "s/it]", "Traceback"):
+            assert marker not in text, f"{page.name} shows {marker!r}"

@@ -117,3 +117,19 @@ def test_photo_path_matches_the_cached_path_and_rejects_a_corrupt_file(tiny, fit
     bad.write_bytes(b"\xff\xd8\xff not really a jpeg")
     with pytest.raises(ImageProblem):
         predict_photos(fitted, [bad], ["whole"], image_size=(96, 64))
+
+
+def test_views_of_different_sizes_train_together_and_keep_the_batch_order(tiny):
+    """A garment crop's maps are smaller than the fixed crop's: a batch mixing them is split by size."""
+    frame, views = tiny
+    small = {"whole": views["whole"], "half": views["whole_flip"][:, :, :-1, :-1].copy()}
+    net = create_model("tf_efficientnet_lite2", heads=heads("top"), trainable_blocks=1).eval()
+    rows, view_idx = np.arange(8), np.array([0, 1, 1, 0, 1, 0, 0, 1])
+    with torch.inference_mode():
+        mixed = AttributeClassifier._forward(net, small, ["whole", "half"], rows, view_idx)
+        for i, (r, v) in enumerate(zip(rows, view_idx)):
+            one = net.forward_features(torch.from_numpy(np.asarray(small[["whole", "half"][v]][[r]], np.float32)))
+            for key in one:
+                assert torch.allclose(mixed[key][i], one[key][0], atol=1e-4)
+    clf = AttributeClassifier(**{**TINY, "epochs": 2, "eval_views": ("whole",)}).fit(small, frame, small, frame)
+    assert len(clf.history_) == 2
