@@ -88,17 +88,18 @@ WHOLE_FLIP = ViewSpec("whole_flip", flip=True)
 # Upper body of a full-length 2:3 photo.  Chosen from the CCP pixel masks: the box of the
 # blouse/shirt/t-shirt pixels spans x 0.23-0.71 and y 0.16-0.59 (5th-95th percentiles
 # of 493 pixel-annotated top-type photos); label-free, so it applies to any photo.
-UPPER_BODY = ViewSpec("upper_body", box=(0.18, 0.12, 0.82, 0.62), size=(288, 240))
+# Sizes: the box is about 165 x 190 px of a 384 px photo, so 224 x 192 keeps every source
+# pixel (288 x 240 only upsampled it, at 1.6 times the cost); the bottom box (195 x 240 px)
+# is read at 256 x 192.  The garment views below use the same sizes.
+UPPER_BODY = ViewSpec("upper_body", box=(0.18, 0.12, 0.82, 0.62), size=(224, 192))
 UPPER_BODY_AUG = ViewSpec("upper_body_aug", box=UPPER_BODY.box, size=UPPER_BODY.size, augment="light")
 # Lower body of a full-length 2:3 photo: hips to feet (CCP masks put bottoms at y 0.40-0.95).
-LOWER_BODY = ViewSpec("lower_body", box=(0.12, 0.38, 0.88, 1.0), size=(320, 256))
+LOWER_BODY = ViewSpec("lower_body", box=(0.12, 0.38, 0.88, 1.0), size=(256, 192))
 LOWER_BODY_AUG = ViewSpec("lower_body_aug", box=LOWER_BODY.box, size=LOWER_BODY.size, augment="light")
 # The garment's own box, found in each photo (fashionkit.localise); the _aug views jitter it.
-# A garment box is tighter than the fixed box, so a smaller input holds as many of the photo's pixels
-# per garment (a CCP top spans about 100 x 135 px of the 384 px photo) at about 60 % of the cost.
-TOP_GARMENT = ViewSpec("top_garment", garment="top", size=(224, 192))
+TOP_GARMENT = ViewSpec("top_garment", garment="top", size=UPPER_BODY.size)
 TOP_GARMENT_AUG = ViewSpec("top_garment_aug", garment="top", size=TOP_GARMENT.size, augment="light", jitter=0.1)
-BOTTOM_GARMENT = ViewSpec("bottom_garment", garment="bottom", size=(256, 192))
+BOTTOM_GARMENT = ViewSpec("bottom_garment", garment="bottom", size=LOWER_BODY.size)
 BOTTOM_GARMENT_AUG = ViewSpec("bottom_garment_aug", garment="bottom", size=BOTTOM_GARMENT.size, augment="light",
                               jitter=0.1)
 DEFAULT_VIEWS: tuple[ViewSpec, ...] = (WHOLE, WHOLE_FLIP)
