@@ -159,6 +159,19 @@ def mask_iou(pred: np.ndarray, true: np.ndarray, n_groups: int = len(GROUP_NAMES
     return out
 
 
+def photo_cells(shares: np.ndarray, size: tuple[int, int], canvas: tuple[int, int], partial: bool = False):
+    """The cells of a share map ``(G, h, w)`` that show the photo of ``size`` (w, h), not the
+    letter-box padding of ``canvas`` (h, w).  ``partial`` keeps a cell that is partly photo
+    (the box rules, which must not cut a garment at the border); otherwise the edges are rounded."""
+    ch, cw = canvas
+    _, px, py = _canvas_geometry(size, canvas)
+    h, w = shares.shape[1:]
+    lo, hi = (np.floor, np.ceil) if partial else (np.round, np.round)
+    x0, x1 = int(lo(px / cw * w)), int(hi((cw - px) / cw * w))
+    y0, y1 = int(lo(py / ch * h)), int(hi((ch - py) / ch * h))
+    return shares[:, y0:max(y1, y0 + 1), x0:max(x1, x0 + 1)]
+
+
 def _expand(box, margin: float):
     l, t, r, b = box
     mw, mh = (r - l) * margin, (b - t) * margin
@@ -188,13 +201,7 @@ def garment_boxes(shares: np.ndarray, size: tuple[int, int], canvas: tuple[int, 
     top_source, bottom_source: "garment" | "one-piece" | "fixed", person: bool, note}``.
     """
     g = {name: i for i, name in enumerate(GROUP_NAMES)}
-    ch, cw = canvas
-    scale, px, py = _canvas_geometry(size, canvas)
-    # the map's cells that show the photo (not the padding), as a crop of the map
-    h, w = shares.shape[1:]
-    x0, x1 = int(np.floor(px / cw * w)), int(np.ceil((cw - px) / cw * w))
-    y0, y1 = int(np.floor(py / ch * h)), int(np.ceil((ch - py) / ch * h))
-    inside = shares[:, y0:y1, x0:x1]
+    inside = photo_cells(shares, size, canvas, partial=True)
 
     def found(groups):
         m = sum(inside[g[name]] for name in groups)
@@ -428,12 +435,7 @@ class GarmentSegmenter(BaseEstimator):
 
     def shares_on_photo(self, shares: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         """A share map ``(G, h, w)`` cut to the photo's own area (the canvas padding removed)."""
-        ch, cw = self.canvas
-        _, px, py = _canvas_geometry(size, (ch, cw))
-        h, w = shares.shape[1:]
-        x0, x1 = int(round(px / cw * w)), int(round((cw - px) / cw * w))
-        y0, y1 = int(round(py / ch * h)), int(round((ch - py) / ch * h))
-        return shares[:, y0:max(y1, y0 + 1), x0:max(x1, x0 + 1)]
+        return photo_cells(shares, size, tuple(self.canvas))
 
 
 def cutout_copy(img: Image.Image, groups: np.ndarray, rng: np.random.Generator | None = None,
