@@ -47,8 +47,10 @@ from PIL import Image
 from sklearn.base import BaseEstimator
 from torch import nn
 
+from .runtime import runner
+
 __all__ = ["GROUPS", "GROUP_NAMES", "FIXED_BOXES", "group_lookup", "ccp_group_lookup", "GarmentSegmenter", "garment_boxes",
-           "mask_box", "box_iou", "mask_iou", "zoom_copy", "cutout_copy", "segmenter_state", "segmenter_from_state",
+           "mask_box", "box_iou", "mask_iou", "zoom_copy", "zoomed_out", "cutout_copy", "segmenter_state", "same_segmenter", "segmenter_from_state",
            "save_segmenter", "load_segmenter"]
 
 # group name -> CCP label names; "background" takes "null", "other" every label not listed.
@@ -288,14 +290,18 @@ class GarmentSegmenter(BaseEstimator):
     ``fit(images, masks)`` takes RGB PIL photos and their CCP label-id masks (``lut`` maps
     ids to :data:`GROUPS`); it trains the head on ``1 + n_zoom`` augmented copies per
     photo (plus a cut-out copy with probability ``cutout``) and sets ``head_``,
-    ``trunk_``, ``history_``, ``fit_seconds_``.  ``predict_shares(images)`` returns
+    ``trunk_``, ``runner_`` (the trunk run by ``engine``, :mod:`fashionkit.runtime`; not saved,
+    a machine setting), ``history_``, ``fit_seconds_``.  ``predict_shares(images)`` returns
     ``(n, G, H/8, W/8)`` shares on the ``canvas`` (height, width) letter-box;
     ``boxes(images)`` the garment boxes of each photo (:func:`garment_boxes`).
+    ``zoom`` bounds the zoomed copies' window height (a share of the photo's height);
+    ``plain_fill`` is the share of them padded with a light plain backdrop instead of the
+    trunk's mean colour (a zoomed-out product photo).
     """
 
     def __init__(self, backbone="tf_efficientnet_lite2", canvas=(224, 160), width=32, n_zoom=2,
                  zoom=(0.35, 1.3), cutout=0.25, epochs=25, lr=3e-3, weight_decay=1e-4, batch_size=32,
-                 rules=BoxRules(), seed=0, progress=True):
+                 rules=BoxRules(), seed=0, progress=True, engine="auto", plain_fill=0.0):
         self.backbone = backbone
         self.canvas = canvas
         self.width = width
@@ -309,6 +315,8 @@ class GarmentSegmenter(BaseEstimator):
         self.rules = rules
         self.seed = seed
         self.progress = progress
+        self.engine = engine
+        self.plain_fill = plain_fill
 
     # ------------------------------------------------------------------ inputs
     def _fill(self, trunk) -> tuple[int, int, int]:
@@ -338,7 +346,10 @@ class GarmentSegmenter(BaseEstimator):
             wh, ww = s * h, s * h * w / h
             cx = rng.uniform(min(ww / 2, w - ww / 2), max(ww / 2, w - ww / 2)) if ww < w else w / 2 + rng.uniform(-0.15, 0.15) * ww
             cy = rng.uniform(min(wh / 2, h - wh / 2), max(wh / 2, h - wh / 2)) if wh < h else h / 2 + rng.uniform(-0.15, 0.15) * wh
-            copy, m = zoom_copy(img, groups, (cx - ww / 2, cy - wh / 2, cx + ww / 2, cy + wh / 2), fill)
+            pad = fill
+            if self.plain_fill and rng.random() < self.plain_fill:  # a light plain backdrop, as in a product photo
+                pad = (int(rng.integers(215, 256)),) * 3
+            copy, m = zoom_copy(img, groups, (cx - ww / 2, cy - wh / 2, cx + ww / 2, cy + wh / 2), pad)
             if rng.random() < 0.5:
                 copy, m = copy.transpose(Image.FLIP_LEFT_RIGHT), m[:, ::-1].copy()
             yield copy, m
@@ -354,13 +365,14 @@ class GarmentSegmenter(BaseEstimator):
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
         trunk = _Trunk(self.backbone)
+        run = runner(trunk, self.engine)
         fill = self._fill(trunk)
         m8s, m16s, targets = [], [], []
         batch, batch_t = [], []
 
         def flush():
             with torch.inference_mode():
-                a, b = trunk(torch.stack(batch))
+                a, b = run(torch.stack(batch))
             m8s.append(a.to(torch.float16))
             m16s.append(b.to(torch.float16))
             targets.extend(batch_t)
@@ -398,7 +410,7 @@ class GarmentSegmenter(BaseEstimator):
                 total += loss.item() * len(idx)
             history.append({"epoch": epoch + 1, "train_loss": total / len(y)})
         head.eval()
-        self.trunk_, self.head_ = trunk, head
+        self.trunk_, self.head_, self.runner_ = trunk, head, run
         self.history_ = pd.DataFrame(history)
         self.n_copies_ = len(y)
         self.fit_seconds_ = time.perf_counter() - start
@@ -416,7 +428,7 @@ class GarmentSegmenter(BaseEstimator):
         with torch.inference_mode():
             for i in range(0, len(images), batch_size):
                 x = torch.stack([self._tensor(img, self.trunk_) for img in images[i:i + batch_size]])
-                out.append(self.head_(*self.trunk_(x)).softmax(dim=1).numpy())
+                out.append(self.head_(*self.runner_(x)).softmax(dim=1).numpy())
         n_cells = (len(GROUP_NAMES), self.canvas[0] // STRIDE, self.canvas[1] // STRIDE)
         return np.concatenate(out) if out else np.zeros((0, *n_cells), dtype=np.float32)
 
@@ -466,9 +478,19 @@ def segmenter_state(seg: GarmentSegmenter) -> dict:
     """What a saved segmenter holds: the head's weights and the estimator's parameters
     (the frozen trunk is rebuilt from its bundled ImageNet weights)."""
     seg._check()
-    params = {k: v for k, v in seg.get_params().items() if k not in ("rules", "progress")}
+    params = {k: v for k, v in seg.get_params().items() if k not in ("rules", "progress", "engine")}
     return {"format": "fashionkit-segmenter-1", "params": params, "rules": vars(seg.rules),
             "groups": list(GROUP_NAMES), "head": seg.head_.state_dict()}
+
+
+def same_segmenter(a: GarmentSegmenter, b: GarmentSegmenter) -> bool:
+    """Whether two fitted segmenters find the same boxes: same settings, rules and head weights."""
+    if a is b:
+        return True
+    sa, sb = segmenter_state(a), segmenter_state(b)
+    if (sa["params"], sa["rules"], sa["groups"]) != (sb["params"], sb["rules"], sb["groups"]):
+        return False
+    return sa["head"].keys() == sb["head"].keys() and all(torch.equal(sa["head"][k], sb["head"][k]) for k in sa["head"])
 
 
 def segmenter_from_state(state: dict) -> GarmentSegmenter:
@@ -477,6 +499,7 @@ def segmenter_from_state(state: dict) -> GarmentSegmenter:
         raise ValueError(f"the segmenter was trained for other groups: {state.get('groups')}")
     seg = GarmentSegmenter(**state["params"], rules=BoxRules(**state["rules"]), progress=False)
     seg.trunk_ = _Trunk(seg.backbone)
+    seg.runner_ = runner(seg.trunk_, seg.engine)
     seg.head_ = _SegHead(*seg.trunk_.channels(), len(GROUP_NAMES), int(seg.width))
     seg.head_.load_state_dict(state["head"])
     seg.head_.eval()
@@ -512,8 +535,24 @@ def _groups_at(groups: np.ndarray, shape) -> np.ndarray:
     return np.asarray(Image.fromarray(groups).resize((shape[1], shape[0]), Image.NEAREST))
 
 
-def segmentation_report(seg: GarmentSegmenter, images, masks, lut: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+def zoomed_out(images, masks, lut: np.ndarray, scale: float, fill=(240, 240, 240)):
+    """``(photos, group masks)``: each photo shrunk to ``scale`` of its size, centred in a plain
+    canvas of its own size (chapter 5's ``zoomed_out`` framing), with its mask's groups moved alike."""
+    out_images, out_groups = [], []
+    for img, mask in zip(images, masks):
+        w, h = img.size
+        width, height = w / scale, h / scale
+        window = ((w - width) / 2, (h - height) / 2, (w + width) / 2, (h + height) / 2)
+        a, b = zoom_copy(img, lut[np.asarray(mask)], window, fill)
+        out_images.append(a.resize((w, h), Image.BILINEAR))
+        out_groups.append(np.asarray(Image.fromarray(b).resize((w, h), Image.NEAREST)))
+    return out_images, out_groups
+
+
+def segmentation_report(seg: GarmentSegmenter, images, masks, lut: np.ndarray | None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Held-out quality of a fitted segmenter: ``(mask IoU per group, box IoU per garment)``.
+
+    ``masks`` are CCP label ids mapped to groups by ``lut``, or group ids already (``lut=None``).
 
     Mask IoU is pooled over the photos, on the segmenter's grid (the true mask is reduced
     to it by nearest neighbour).  Box IoU compares the box :func:`garment_boxes` returns
@@ -524,7 +563,7 @@ def segmentation_report(seg: GarmentSegmenter, images, masks, lut: np.ndarray) -
     counts = np.zeros((len(GROUP_NAMES), 2), dtype=np.int64)
     rows = {g: [] for g in GARMENTS}
     for img, mask, shares in zip(images, masks, seg.predict_shares(images)):
-        groups = lut[np.asarray(mask)]
+        groups = np.asarray(mask) if lut is None else lut[np.asarray(mask)]
         on_photo = seg.shares_on_photo(shares, img.size)
         counts += mask_iou(on_photo.argmax(axis=0), _groups_at(groups, on_photo.shape[1:]))
         found = garment_boxes(shares, img.size, tuple(seg.canvas), seg.rules)

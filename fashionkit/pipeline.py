@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .features import VIEWS, extract_features
+from .features import VIEWS, extract_features, view_spec
+from .inference import photo_throughput, predict_images, predict_photos  # noqa: F401 (moved; old name)
 from .models import create_model
 from .schema import heads, label_columns
 
@@ -83,7 +84,9 @@ def model_views(manifest: pd.DataFrame, model: str, view_names, features_dir, ba
     ``view_size`` (height, width) replaces every view's own size (smoke runs use tiny maps).
     The cache directory is named after the backbone, the cut and the model's sources, so
     the top and bottom models share nothing by accident and a changed cut never reuses
-    stale maps (the cache's own meta also checks paths, views, sizes and trunk).
+    stale maps (the cache's own meta also checks paths, views, sizes and trunk).  Augmented
+    views are training views: only the labelled training photos' rows are computed, the
+    others are NaN.
     """
     rows = model_rows(manifest, model)
     paths = manifest["path"].to_numpy()[rows].tolist()
@@ -94,7 +97,8 @@ def model_views(manifest: pd.DataFrame, model: str, view_names, features_dir, ba
     boxes = read_boxes(features_dir) if any(s.garment for s in specs) else None
     cache = extract_features(net.frozen, paths, views=specs,
                              image_size=tuple(image_size), batch_size=batch_size, cache_path=cache_dir,
-                             progress=progress, boxes=boxes)
+                             progress=progress, boxes=boxes,
+                             augmented_rows=split_positions(manifest, rows, model)["train"])
     return rows, dict(cache.views)
 
 
@@ -154,23 +158,6 @@ def validation_table(clf, manifest: pd.DataFrame, rows: np.ndarray, views: dict,
 
 GROUP_NAMES = {("ccp", "pixel"): "CCP pixel-mask half", ("ccp", "image"): "CCP tag-list half",
                ("cad", "attributes"): "CAD"}
-
-
-def view_spec(name: str, view_size=None):
-    """The :class:`~fashionkit.features.ViewSpec` called ``name``.
-
-    A name in :data:`~fashionkit.features.VIEWS`, or ``<view>_flip``: that view mirrored
-    left-right (e.g. ``upper_body_flip``), built here so test-time views need no entry in
-    ``VIEWS``.  ``view_size`` (height, width) replaces the view's size (smoke runs).
-    """
-    if name in VIEWS:
-        spec = VIEWS[name]
-    elif name.endswith("_flip") and name.removesuffix("_flip") in VIEWS:
-        base = VIEWS[name.removesuffix("_flip")]
-        spec = replace(base, name=name, flip=not base.flip)
-    else:
-        raise KeyError(f"unknown view {name!r}; known: {', '.join(VIEWS)} and <view>_flip")
-    return spec if view_size is None else replace(spec, size=tuple(view_size))
 
 
 class HeldOut:
@@ -269,101 +256,6 @@ def map_throughput(clf, maps: dict, view_names, repeats: int = 3, warmup: int = 
     n = len(maps[names[0]])
     return {"path": "cached maps", "views": len(names), "images": n, "repeats": len(runs),
             "seconds": round(min(runs), 2), "images_per_s": round(n / min(runs), 1)}
-
-
-def predict_photos(clf, paths, view_names, image_size, view_size=None, batch_size: int = 32,
-                   progress: bool = False, segmenter=None, return_boxes: bool = False):
-    """Every head's class probabilities for photo files, averaged over ``view_names``.
-
-    Each photo is decoded once (:func:`fashionkit.images.load_image`, which raises
-    :class:`fashionkit.images.ImageProblem` for a file it cannot read) and read by
-    :func:`predict_images`.  This is the path a photo that was never cached takes (the
-    CLI, chapter 7's ``query_image``).
-    """
-    from tqdm.auto import tqdm
-
-    from .images import load_image
-
-    paths = [str(p) for p in paths]
-    parts = [predict_images(clf, [load_image(p) for p in paths[i:i + batch_size]], view_names, image_size,
-                            paths[i:i + batch_size], view_size, batch_size, segmenter, return_boxes=True)
-             for i in tqdm(range(0, len(paths), batch_size), desc="photos", unit="batch", disable=not progress)]
-    if not parts:
-        probas = {h.key: np.zeros((0, h.n_classes), dtype=np.float32) for h in heads(clf.model)}
-        found = pd.DataFrame()
-    else:
-        probas = {k: np.concatenate([p[0][k] for p in parts]) for k in parts[0][0]}
-        found = pd.concat([p[1] for p in parts], ignore_index=True)
-    return (probas, found) if return_boxes else probas
-
-
-def predict_images(clf, images, view_names, image_size, names=None, view_size=None, batch_size: int = 32,
-                   segmenter=None, return_boxes: bool = False):
-    """Every head's class probabilities for decoded RGB photos, averaged over ``view_names``.
-
-    Every view is cropped / augmented / resized from the photo
-    (:func:`fashionkit.features.prepare_image`, seeded by ``names``, the photos' file names,
-    as in the cache) and run through the whole net (frozen trunk, upper blocks, heads); the
-    softmax outputs are averaged as in :func:`fashionkit.evaluate.average_views`.
-
-    Garment views (:attr:`ViewSpec.garment`) crop the boxes that ``segmenter`` (default:
-    the one stored with the model, ``clf.segmenter_``) finds in each photo.  With
-    ``return_boxes`` the result is ``(probabilities, boxes)``, ``boxes`` one row per photo
-    (:meth:`fashionkit.localise.GarmentSegmenter.boxes`: where each box came from and a
-    note on any fallback; no columns when no view needs a box).
-    """
-    from .evaluate import average_views
-    from .features import prepare_image, view_seed
-
-    specs = [view_spec(v, view_size) for v in view_names]
-    located = any(s.garment for s in specs)
-    segmenter = segmenter if segmenter is not None else getattr(clf, "segmenter_", None)
-    if located and segmenter is None:
-        raise ValueError(f"views {[s.name for s in specs if s.garment]} crop garment boxes, but no segmenter "
-                         "was given or stored with the model")
-    names = [str(n) for n in (names if names is not None else range(len(images)))]
-    net = clf.net_.eval().to(memory_format=torch.channels_last)
-    chunks, found = [], []
-    with torch.inference_mode():
-        for i in range(0, len(images), batch_size):
-            batch, batch_names = images[i:i + batch_size], names[i:i + batch_size]
-            boxes = segmenter.boxes(batch) if located else pd.DataFrame(index=range(len(batch)))
-            found.append(boxes)
-            per_view = []
-            for spec in specs:
-                x = torch.stack([prepare_image(img, spec, tuple(image_size), net.data_config, view_seed(spec, n),
-                                               boxes[spec.garment].iloc[j] if spec.garment else None)
-                                 for j, (img, n) in enumerate(zip(batch, batch_names))])
-                out = net(x.contiguous(memory_format=torch.channels_last))
-                per_view.append({k: v.softmax(dim=1).numpy() for k, v in out.items()})
-            chunks.append(average_views(per_view))
-    if not chunks:
-        probas = {h.key: np.zeros((0, h.n_classes), dtype=np.float32) for h in heads(clf.model)}
-    else:
-        probas = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
-    if return_boxes:
-        return probas, (pd.concat(found, ignore_index=True) if found else pd.DataFrame())
-    return probas
-
-
-def photo_throughput(clf, paths, view_names, image_size, view_size=None, batch_size: int = 32,
-                     repeats: int = 2, warmup: int = 4) -> dict:
-    """Images/s from the photo file to every head's probabilities (:func:`predict_photos`).
-
-    The best of ``repeats`` timed passes after an untimed warm-up on ``warmup`` photos
-    (first-call overheads: imports, kernels).
-    """
-    import time
-
-    paths = [str(p) for p in paths]
-    predict_photos(clf, paths[:warmup], view_names, image_size, view_size, batch_size)
-    runs = []
-    for _ in range(max(1, int(repeats))):
-        start = time.perf_counter()
-        predict_photos(clf, paths, view_names, image_size, view_size, batch_size)
-        runs.append(time.perf_counter() - start)
-    return {"path": "photos", "views": len(view_names), "images": len(paths), "repeats": len(runs),
-            "seconds": round(min(runs), 2), "images_per_s": round(len(paths) / min(runs), 1)}
 
 
 def collection_probas(manifest: pd.DataFrame, clf, view_names, features_dir, image_size, view_size=None,
