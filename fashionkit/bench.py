@@ -3,8 +3,9 @@
 * wall time of every executed notebook (papermill records each cell's duration),
 * extraction time of every cached view,
 * training time of the attribute models (their history),
-* CPU inference throughput of the trained top model on real photos: images/s at batch 32,
-  from the decoded photo to every head's probabilities.
+* ``predict`` end to end on test photos: photos/s for both models (decode once, locate
+  once; model loading excluded), the same with PyTorch alone and the agreement of the
+  faster engine's answers with PyTorch's, and the startup time (process start to first answer).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 
 from .data import PROJECT_ROOT
 from .pipeline import extraction_seconds
+from .runtime import resolve_engine
 
 
 def notebook_times(nb_dir: Path) -> pd.DataFrame:
@@ -28,27 +30,55 @@ def notebook_times(nb_dir: Path) -> pd.DataFrame:
     return pd.DataFrame(runs, columns=["notebook", "seconds", "start_time", "end_time"])
 
 
-def inference_throughput(checkpoint: Path, manifest_csv: Path, n_images: int = 64, batch_size: int = 32,
-                         threads: int = 2) -> dict:
-    """Images/s of the whole model (frozen trunk + upper blocks + heads) on CPU, from photos,
-    in the first view the checkpoint was trained on."""
-    from .pipeline import photo_throughput
+def end_to_end(checkpoints: dict, paths, engine: str = "auto", threads: int = 2, batch_size: int = 32) -> dict:
+    """Photos/s of ``python -m fashionkit predict``'s reader (:func:`fashionkit.inference.read_outfits`):
+    decode once, locate once, both models; model loading excluded, a short warm-up first."""
+    import time
+
+    from .inference import read_outfits
     from .train import load_checkpoint
 
     torch.set_num_threads(threads)
-    clf = load_checkpoint(checkpoint)
-    extra = clf.extra_
-    view = extra["views"][0]
-    paths = pd.read_csv(manifest_csv)["path"].head(n_images).tolist()
-    result = photo_throughput(clf, paths, [view], extra.get("image_size", (390, 260)),
-                              batch_size=batch_size, repeats=1)
-    return {**result, "batch_size": batch_size, "threads": threads, "view": view}
+    clfs = {m: load_checkpoint(p) for m, p in checkpoints.items()}
+    read_outfits(clfs, paths[:4], engine=engine)  # export / first-call overheads
+    start = time.perf_counter()
+    answered, answers = read_outfits(clfs, paths, batch_size=batch_size, engine=engine)
+    seconds = time.perf_counter() - start
+    return {"engine": resolve_engine(engine), "photos": len(answered), "seconds": round(seconds, 1),
+            "photos_per_s": round(len(answered) / seconds, 1), "answers": answers}
+
+
+def agreement(a: dict, b: dict) -> pd.DataFrame:
+    """Per head: % of photos where two runs of :func:`end_to_end` give the same answer."""
+    rows = []
+    for model in a:
+        for head, p in a[model][0].items():
+            q = b[model][0][head]
+            rows.append({"head": head, "photos": len(p), "same answer %": round(100 * float(
+                (p.argmax(axis=1) == q.argmax(axis=1)).mean()), 2),
+                "largest probability difference": float(np.abs(p - q).max())})
+    return pd.DataFrame(rows)
+
+
+def startup_seconds(photo: Path, artifacts: Path) -> float:
+    """Wall seconds from process start to the first answer: ``python -m fashionkit predict PHOTO``."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "fashionkit", "--artifacts", str(artifacts), "predict", str(photo)],
+                   env=env, cwd=PROJECT_ROOT, capture_output=True, check=True)
+    return time.perf_counter() - start
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--build", default=str(PROJECT_ROOT / "build"))
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--photos", type=int, default=300, help="test photos read end to end (default: %(default)s)")
     args = parser.parse_args(argv)
     build = Path(args.build)
     pd.set_option("display.width", 160)
@@ -66,13 +96,26 @@ def main(argv=None) -> int:
             h = pd.read_csv(history)
             print(f"\n{model} model: {len(h)} epochs in {h['seconds'].iloc[-1]:.0f} s "
                   f"({np.diff(np.r_[0, h['seconds']]).mean():.1f} s/epoch)")
-    ckpt = build / "artifacts" / "03_train_top" / "top_model.pt"
-    if ckpt.is_file():
-        result = inference_throughput(ckpt, build / "artifacts" / "01_data_audit" / "manifest.csv",
-                                      threads=args.threads)
-        print(f"\nTop model CPU inference: {result['images_per_s']} images/s "
-              f"(batch {result['batch_size']}, {result['threads']} threads, {result['images']} photos, "
-              f"view {result['view']}, decoding included)")
+    artifacts = build / "artifacts"
+    checkpoints = {"top": artifacts / "03_train_top" / "top_model.pt",
+                   "bottom": artifacts / "04_train_bottom" / "bottom_model.pt"}
+    manifest_csv = artifacts / "01_data_audit" / "manifest.csv"
+    if all(p.is_file() for p in checkpoints.values()) and manifest_csv.is_file():
+        manifest = pd.read_csv(manifest_csv)
+        paths = manifest.loc[manifest["split"] == "test", "path"].head(args.photos).tolist()
+        fast = end_to_end(checkpoints, paths, "auto", args.threads)
+        print(f"\npredict, end to end (decode, locate, both models; loading excluded): {fast['photos_per_s']} "
+              f"photos/s on {fast['photos']} test photos ({fast['seconds']} s, engine "
+              f"{fast['engine']}, {args.threads} threads; "
+              "aim: at least 30)")
+        if fast["engine"] != "torch":
+            slow = end_to_end(checkpoints, paths, "torch", args.threads)
+            same = agreement(slow["answers"], fast["answers"])
+            print(f"the same with PyTorch alone: {slow['photos_per_s']} photos/s. Agreement of the faster path "
+                  f"with PyTorch (aim: at least 99 % on every head): lowest {same['same answer %'].min():.2f} %")
+            print(same.to_string(index=False))
+        print(f"startup, process start to first answer (one photo): {startup_seconds(Path(paths[0]), artifacts):.1f} s "
+              "(aim: at most 5)")
     return 0
 
 

@@ -42,6 +42,21 @@ def _expand(paths, folders: bool) -> list[Path]:
     return out
 
 
+def _existing(paths, folders: bool = True) -> tuple[list[Path], list[str]]:
+    """``(files to read, problems)``: every path that names no file (missing, or a folder
+    without photos) becomes a problem with its reason; nothing is decoded here."""
+    good, problems = [], []
+    for path in _expand(paths, folders):
+        if not path.exists():
+            problems.append(f"{path}: no such file")
+        elif path.is_dir():
+            problems.append(f"{path}: is a folder with no photos in it" if folders
+                            else f"{path}: is a folder, not a photo")
+        else:
+            good.append(path)
+    return good, problems
+
+
 def _check_photos(paths, folders: bool = True) -> tuple[list[Path], int]:
     """``(readable photos, number of problems)``; each unreadable path is reported on stderr
     with its reason (checked before any model is loaded; a bad file never stops the others).
@@ -51,18 +66,13 @@ def _check_photos(paths, folders: bool = True) -> tuple[list[Path], int]:
     from .images import ImageProblem, load_image
 
     good, problems = [], []
-    for path in _expand(paths, folders):
-        if not path.exists():
-            problems.append(f"{path}: no such file")
-        elif path.is_dir():
-            problems.append(f"{path}: is a folder with no photos in it" if folders
-                            else f"{path}: is a folder, not a photo")
-        else:
-            try:
-                load_image(path)
-                good.append(path)
-            except ImageProblem as problem:
-                problems.append(str(problem))
+    files, problems = _existing(paths, folders)
+    for path in files:
+        try:
+            load_image(path)
+            good.append(path)
+        except ImageProblem as problem:
+            problems.append(str(problem))
     if not good:
         for problem in problems[:-1]:
             print(f"error: {problem}", file=sys.stderr)
@@ -87,12 +97,28 @@ def _load_models(checkpoints: dict) -> tuple[dict, dict, dict]:
 
 
 def predict(args) -> int:
-    from .pipeline import predict_photos
+    from .inference import read_outfits
 
-    photos, failed = _check_photos(args.photos)
-    clfs, views, sizes = _load_models({m: Path(args.artifacts) / p for m, p in CHECKPOINTS.items()})
-    answers = {m: predict_photos(clfs[m], photos, views[m], sizes[m], return_boxes=True,
-                                 progress=len(photos) > 48 and sys.stderr.isatty()) for m in clfs}
+    files, problems = _existing(args.photos)
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if not files:
+        raise CliError("no photo to read" if problems else "no photo given")
+    try:
+        clfs, _, _ = _load_models({m: Path(args.artifacts) / p for m, p in CHECKPOINTS.items()})
+    except CliError:
+        _check_photos(files)  # no models: still say which photos could not be read (none readable: that error)
+        raise
+    failed = len(problems)
+
+    def report(problem: str) -> None:  # each photo is decoded once, by the models' reader
+        nonlocal failed
+        failed += 1
+        print(f"error: {problem}", file=sys.stderr)
+
+    photos, answers = read_outfits(clfs, files, progress=len(files) > 48 and sys.stderr.isatty(), on_problem=report)
+    if not photos:
+        raise CliError("none of the photos could be read (see above)")
     table = answer_table(photos, answers, clfs)
     if args.format == "table":
         text = _as_text(table, clfs)

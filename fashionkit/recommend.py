@@ -424,9 +424,9 @@ def neighbour_table(collection: pd.DataFrame, positions, distances) -> pd.DataFr
 
 def photo_vectors(paths, clfs: Mapping, views: Mapping, image_sizes: Mapping, view_size=None) -> np.ndarray:
     """Outfit vectors ``(n, D)`` of photo files, computed from the photos (never the cache):
-    each model's probabilities averaged over its views (:func:`fashionkit.pipeline.predict_photos`)."""
+    each model's probabilities averaged over its views (:func:`fashionkit.inference.predict_photos`)."""
     from .embed import outfit_vectors
-    from .pipeline import predict_photos
+    from .inference import predict_photos
 
     probas = {}
     for model in MODELS:

@@ -100,10 +100,10 @@ def test_head_probe_on_pooled_features(tiny):
 
 
 def test_photo_path_matches_the_cached_path_and_rejects_a_corrupt_file(tiny, fitted, shared_data, tmp_path):
-    """pipeline.predict_photos (decode -> views -> whole net) gives what the cached maps give."""
+    """inference.predict_photos (decode -> views -> whole net) gives what the cached maps give."""
     from fashionkit.evaluate import average_views
     from fashionkit.images import ImageProblem
-    from fashionkit.pipeline import predict_photos
+    from fashionkit.inference import predict_photos
 
     frame, views = tiny
     paths = [shared_data / "cad" / "images" / i for i in frame.image[:5]]
