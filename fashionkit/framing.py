@@ -100,37 +100,60 @@ def reframe(img: Image.Image, framing: str, garment_mask: np.ndarray, model: str
     return fn(img.convert("RGB"), garment_mask.astype(bool), model)
 
 
-def framing_test(readers: dict, images, garment_masks, model: str, framings, targets: dict, names) -> pd.DataFrame:
-    """Accuracy of each reader on every framing of the same photos.
+def framing_test(readers: dict, images, garment_masks, model: str, framings, targets: dict, names,
+                 reference_framing: str = "normal", n_boot: int = 1000, level: float = 0.95,
+                 seed: int = 0) -> pd.DataFrame:
+    """Accuracy of each reader on every framing of the same photos, and its drop from ``reference_framing``.
 
     ``readers``: ``{name: (classifier, views, image_size)}`` (a trained model and the views
     it reads a photo with); ``images``/``garment_masks``/``names``: the photos, their
     garment masks and file names; ``targets[head]``: class indices, -1 where unlabelled.
-    One row per framing, reader and head: labelled photos, accuracy (%), and for readers
-    with garment views the share of photos whose box was found on the garment itself.
+    One row per framing, reader and head: labelled photos, accuracy (%), the drop in points
+    from the reference framing with a paired bootstrap interval over the same photos
+    (:func:`fashionkit.evaluate.paired_bootstrap_diff`), and for readers with garment views
+    the share of photos whose box was found on the garment itself.
     """
-    from .evaluate import head_scores
-    from .pipeline import predict_images
+    from .evaluate import head_scores, paired_bootstrap_diff
+    from .inference import predict_images
 
-    rows = []
-    for framing in framings:
+    if reference_framing not in framings:
+        raise ValueError(f"the reference framing {reference_framing!r} must be one of the framings {list(framings)}")
+    rows, probas = {}, {}
+    for framing in [reference_framing] + [f for f in framings if f != reference_framing]:
         framed = [reframe(img, framing, m, model) for img, m in zip(images, garment_masks)]
+        rows[framing] = []
         for reader, (clf, views, image_size) in readers.items():
             proba, boxes = predict_images(clf, framed, views, image_size, names, return_boxes=True)
+            probas[framing, reader] = proba
             source = f"{model}_source"
             found = float((boxes[source] == "garment").mean() * 100) if source in boxes else np.nan
             for key, y in targets.items():
                 s = head_scores(y, proba[key])
-                rows.append({"framing": framing, "reader": reader, "head": key, "n": s["n"],
-                             "accuracy_%": 100 * s["accuracy"], "box found on the garment %": found})
-    return pd.DataFrame(rows)
+                d, lo, hi = paired_bootstrap_diff(y, probas[reference_framing, reader][key], proba[key],
+                                                  n_boot, level, seed)
+                rows[framing].append({"framing": framing, "reader": reader, "head": key, "n": s["n"],
+                                      "accuracy_%": 100 * s["accuracy"], "drop_points": -100 * d,
+                                      "drop_lo": -100 * hi, "drop_hi": -100 * lo,
+                                      "box found on the garment %": found})
+    return pd.DataFrame([r for f in framings for r in rows[f]])
 
 
-def framing_summary(table: pd.DataFrame, reference_framing: str = "normal") -> pd.DataFrame:
-    """Per reader and head: accuracy on each framing and the largest drop from ``reference_framing``."""
-    wide = table.pivot_table(index=["reader", "head"], columns="framing", values="accuracy_%", sort=False)
-    others = [f for f in wide.columns if f != reference_framing]
-    wide["largest drop, points"] = (wide[reference_framing].to_numpy()[:, None] - wide[others]).max(axis=1)
+def framing_summary(table: pd.DataFrame, reference_framing: str = "normal", max_drop: float | None = None) -> pd.DataFrame:
+    """Per reader and head: accuracy on each framing, the largest drop from ``reference_framing``
+    with its paired interval, and (given the aim ``max_drop``) a verdict: "within the aim"
+    when the interval's upper end is at most the aim, "over the aim" when its lower end is
+    above it, else "cannot tell"."""
+    wide = table.pivot_table(index=["reader", "head"], columns="framing", values="accuracy_%", sort=False,
+                             dropna=False)
+    others = table[table["framing"] != reference_framing]
+    worst = (others.sort_values("drop_points", ascending=False, na_position="last", kind="stable")
+             .groupby(["reader", "head"], sort=False).head(1).set_index(["reader", "head"]).reindex(wide.index))
+    wide["largest drop, points"] = worst["drop_points"]
+    wide["its 95% CI"] = [f"{lo:+.1f} to {hi:+.1f}" for lo, hi in zip(worst["drop_lo"], worst["drop_hi"])]
+    wide["worst framing"] = worst["framing"].str.replace("_", " ")
+    if max_drop is not None:
+        wide["verdict"] = np.where(worst["drop_hi"] <= max_drop, "within the aim",
+                                   np.where(worst["drop_lo"] > max_drop, "over the aim", "cannot tell"))
     return wide
 
 

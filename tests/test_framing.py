@@ -1,10 +1,12 @@
 """The framing test's re-framed photos, on a real CCP photo and its true garment mask."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
 from fashionkit import framing
+from fashionkit.framing import framing_summary
 from fashionkit.localise import GARMENTS, GROUP_NAMES, ccp_group_lookup
 
 
@@ -63,3 +65,26 @@ def test_a_garment_missing_from_the_mask_leaves_the_photo_as_is(photo):
     img, _ = photo
     empty = np.zeros((img.height, img.width), bool)
     assert framing.reframe(img, "tight", empty, "top").size == img.size
+
+
+def test_summary_gives_the_largest_drop_with_its_interval_and_a_verdict():
+    rows = []
+    for head, drops in {"a": (0.0, 1.0, 20.0), "b": (0.0, 2.0, 3.0), "c": (0.0, 4.0, 6.0)}.items():
+        for framing, d in zip(("normal", "tight", "cut_out"), drops):
+            rows.append({"framing": framing, "reader": "garment box", "head": head, "n": 100,
+                         "accuracy_%": 90 - d, "drop_points": d, "drop_lo": d - 4, "drop_hi": d + 4})
+    summary = framing_summary(pd.DataFrame(rows), max_drop=5.0).xs("garment box", level="reader")
+    assert summary.loc["a", "largest drop, points"] == 20 and summary.loc["a", "worst framing"] == "cut out"
+    assert summary.loc["a", "verdict"] == "over the aim"        # 16 to 24: all above 5
+    assert summary.loc["b", "verdict"] == "cannot tell"         # -1 to 7 straddles 5
+    assert summary.loc["c", "verdict"] == "cannot tell"
+    assert summary.loc["b", "its 95% CI"] == "-1.0 to +7.0"
+    within = framing_summary(pd.DataFrame(rows).assign(drop_hi=lambda t: t["drop_points"].clip(upper=4)), max_drop=5.0)
+    assert (within.xs("garment box", level="reader").loc[["b", "c"], "verdict"] == "within the aim").all()
+
+
+def test_summary_of_a_head_without_labelled_photos_has_no_drop():
+    rows = [{"framing": f, "reader": "garment box", "head": "a", "n": 0, "accuracy_%": np.nan,
+             "drop_points": np.nan, "drop_lo": np.nan, "drop_hi": np.nan} for f in ("normal", "tight")]
+    summary = framing_summary(pd.DataFrame(rows), max_drop=5.0)
+    assert np.isnan(summary["largest drop, points"].iloc[0]) and summary["verdict"].iloc[0] == "cannot tell"
