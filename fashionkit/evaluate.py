@@ -655,3 +655,59 @@ def format_ablation(table: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["head", "variant"], kind="stable", key=lambda s: s.map(
         {h: i for i, h in enumerate(dict.fromkeys(out["head"]))}) if s.name == "head" else s.map(
         {v: i for i, v in enumerate(dict.fromkeys(table["variant"]))})).reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------- aims (chapter 6)
+
+
+def shortfall_table(metrics: pd.DataFrame, targets: Mapping[str, Mapping[str, float]],
+                    ceiling: Mapping[str, float] | None = None, ablation: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per head: the test figures against the team's aims, by how much each falls short, and why.
+
+    ``metrics`` is chapter 5's test table (``test_metrics.csv``, index or column ``head``);
+    ``targets`` ``{"accuracy": {head: %}, "macro_f1": {head: %}}`` (``params/targets.yaml``);
+    ``ceiling`` the accuracy the labels allow per head (chapter 6's confident-learning
+    estimate); ``ablation`` chapters 3-4's :func:`ablation_table` rows (every lever against
+    the reference on validation).  The ``why`` column is built from those numbers only:
+    whether the aim lies inside the test interval, whether the labels allow it, and whether
+    any lever beat the reference beyond noise.
+    """
+    m = metrics.set_index("head") if "head" in metrics.columns else metrics
+    acc_aims, f1_aims = dict(targets.get("accuracy", {})), dict(targets.get("macro_f1", {}))
+    ceiling = dict(ceiling or {})
+    rows = []
+    for key, r in m.iterrows():
+        acc, lo, hi, f1 = (float(r[c]) for c in ("tta_%", "tta_ci_low_%", "tta_ci_high_%", "tta_macro_f1_%"))
+        aim, f1_aim, allow = acc_aims.get(key, np.nan), f1_aims.get(key, np.nan), ceiling.get(key, np.nan)
+        short = max(0.0, aim - acc) if np.isfinite(aim) else np.nan
+        f1_short = max(0.0, f1_aim - f1) if np.isfinite(f1_aim) else np.nan
+        why = []
+        if not (short > 0 or f1_short > 0):
+            why.append("aim met" if np.isfinite(aim) else "no aim set")
+        else:
+            if short > 0 and lo <= aim <= hi:
+                why.append("the aim lies inside the 95% interval: this test split cannot tell")
+            if np.isfinite(allow) and short > 0:
+                if acc > allow:
+                    why.append(f"label-noise estimate ({allow:.0f}%) is below what the model already scores, "
+                               "so only an upper bound on the noise: no ceiling shown")
+                elif allow < aim:
+                    why.append(f"the labels allow about {allow:.0f}%, below the aim")
+                else:
+                    why.append(f"the labels allow about {allow:.0f}%: room left")
+            if f1_short > 0:
+                why.append(f"macro-F1 {f1:.1f} vs aim {f1_aim:g}: rare classes")
+            if ablation is not None and len(ablation):
+                levers = ablation[(ablation["head"] == key) & (ablation["verdict"] != "reference")]
+                if len(levers):
+                    better = levers[levers["verdict"] == "better"]
+                    best = levers.loc[levers["diff_points"].idxmax()]
+                    if len(better):
+                        why.append("a lever helped beyond noise on validation: " + ", ".join(better["variant"]))
+                    else:
+                        why.append(f"no lever beat the reference beyond noise on validation (best: {best['variant']}, "
+                                   f"{best['diff_points']:+.1f} [{best['diff_lo']:+.1f}, {best['diff_hi']:+.1f}])")
+        rows.append({"head": key, "name": r.get("name", key), "test accuracy %": acc,
+                     "95% CI": f"{lo:.1f}–{hi:.1f}", "aim %": aim, "short by, points": short,
+                     "macro-F1 %": f1, "macro-F1 aim %": f1_aim, "labels allow %": allow, "why": "; ".join(why)})
+    return pd.DataFrame(rows).set_index("head")

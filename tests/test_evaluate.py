@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 
 from fashionkit import evaluate as E
@@ -63,3 +64,27 @@ def test_per_class_table_class_predicted_never_is_nan_precision_zero_f1_when_mis
     t = E.per_class_table(y, onehot(np.array([0, 0, 0]), 2), ["x", "y"])
     assert np.isnan(t.loc["y", "precision"]) and t.loc["y", "recall"] == 0
     assert t.loc["x", "precision"] == pytest.approx(1 / 3) and t.loc["x", "recall"] == 1
+
+
+def test_shortfall_table_says_by_how_much_and_why():
+    from fashionkit.evaluate import shortfall_table
+
+    metrics = pd.DataFrame({
+        "head": ["top_type", "top_pattern", "bottom_sub"], "name": ["type", "pattern", "sub"],
+        "tta_%": [61.0, 97.0, 71.0], "tta_ci_low_%": [55.0, 95.0, 66.0], "tta_ci_high_%": [67.0, 99.0, 76.0],
+        "tta_macro_f1_%": [59.0, 90.0, 60.0]})
+    targets = {"accuracy": {"top_type": 70, "top_pattern": 96, "bottom_sub": 80}, "macro_f1": {"top_pattern": 92}}
+    ablation = pd.DataFrame({"variant": ["ref", "lever", "ref", "lever"], "head": ["top_type"] * 2 + ["bottom_sub"] * 2,
+                             "diff_points": [0, 2.0, 0, 5.0], "diff_lo": [np.nan, -3.0, np.nan, 1.0],
+                             "diff_hi": [np.nan, 7.0, np.nan, 9.0],
+                             "verdict": ["reference", "within noise", "reference", "better"]})
+    table = shortfall_table(metrics, targets, {"top_type": 55.0, "bottom_sub": 90.0}, ablation)
+    assert table.loc["top_type", "short by, points"] == pytest.approx(9.0)
+    assert "upper bound" in table.loc["top_type", "why"]  # the model beats the noise estimate
+    assert "no lever beat the reference" in table.loc["top_type", "why"]
+    # accuracy met, macro-F1 not: still short, and for that reason
+    assert table.loc["top_pattern", "short by, points"] == 0
+    assert "macro-F1 90.0 vs aim 92" in table.loc["top_pattern", "why"]
+    assert "room left" in table.loc["bottom_sub", "why"] and "helped beyond noise" in table.loc["bottom_sub", "why"]
+    met = shortfall_table(metrics.assign(**{"tta_%": 99.0, "tta_macro_f1_%": 99.0}), targets)
+    assert (met["why"] == "aim met").all()
