@@ -38,7 +38,9 @@ def smoke_chain(tmp_path_factory, shared_data) -> Path:
     for nb in sorted((PROJECT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         params = yaml.safe_load((PROJECT / "params" / f"{nb.stem}.yaml").read_text()) or {}
         for key, value in smoke[nb.stem].items():
-            params[key] = value.format(tmp=tmp) if isinstance(value, str) else value
+            params[key] = (value.format(tmp=tmp) if isinstance(value, str)
+                           else [v.format(tmp=tmp) if isinstance(v, str) else v for v in value]
+                           if isinstance(value, list) else value)
         params["artifacts_dir"] = str(tmp / nb.stem)
         pm.execute_notebook(str(nb), str(tmp / nb.name), parameters=params, cwd=str(PROJECT / "notebooks"),
                             kernel_name="python3", progress_bar=False)
