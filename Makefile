@@ -23,8 +23,8 @@ ART_DIR   := $(abspath $(BUILD))/artifacts
 # the same folder as seen from notebooks/ (papermill's cwd), so the book shows no machine's absolute path
 ART_NB    := $(shell realpath -m --relative-to=notebooks $(BUILD))/artifacts
 EXECUTED  := $(addprefix $(NB_DIR)/,$(addsuffix .ipynb,$(NOTEBOOKS)))
-# bookpages, bench and cli only render the book / time / serve the shell: editing them reruns no notebook.
-PKG       := $(filter-out fashionkit/bookpages.py fashionkit/bench.py fashionkit/cli.py fashionkit/__main__.py,$(wildcard fashionkit/*.py)) params/splits.csv
+# bookpages, booktags, bench and cli only render the book / time / serve the shell: editing them reruns no notebook.
+PKG       := $(filter-out fashionkit/bookpages.py fashionkit/booktags.py fashionkit/bench.py fashionkit/cli.py fashionkit/__main__.py,$(wildcard fashionkit/*.py)) params/splits.csv
 BOOK_HTML := $(BUILD)/book/_build/html/index.html
 
 .PHONY: all venv data notebooks book test bench lab clean
@@ -64,10 +64,11 @@ $(NB_DIR)/07_autoencoder_recommend.ipynb: $(NB_DIR)/03_train_top.ipynb $(NB_DIR)
 
 book: $(BOOK_HTML)
 # jupyter-book renders the executed copies (execute_notebooks: off); book/ holds the prose.
-$(BOOK_HTML): $(EXECUTED) $(shell find book -type f) fashionkit/bookpages.py $(STAMP)
+$(BOOK_HTML): $(EXECUTED) $(shell find book -type f) fashionkit/bookpages.py fashionkit/booktags.py $(STAMP)
 	rm -rf $(BUILD)/book && mkdir -p $(BUILD)/book
 	cp -r book/. $(BUILD)/book/
 	cp $(EXECUTED) $(BUILD)/book/
+	$(PY) -m fashionkit.booktags $(addprefix $(BUILD)/book/,$(addsuffix .ipynb,$(NOTEBOOKS)))
 	$(PY) -m fashionkit.bookpages $(BUILD)/book --artifacts $(ART_DIR) --notebooks $(NB_DIR)
 	$(VENV)/bin/jupyter-book build $(BUILD)/book -n -W --keep-going
 	@echo "book: $(abspath $(BOOK_HTML))"

@@ -6,6 +6,7 @@ The cheap test always runs.  The tests of the built HTML run only after ``make b
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -136,3 +137,34 @@ def test_pages_hold_no_progress_bars_or_tracebacks():
         text = page.read_text(encoding="utf-8")
         for marker in ("it/s]", "s/it]", "Traceback"):
             assert marker not in text, f"{page.name} shows {marker!r}"
+
+
+def test_book_tags_remove_the_parameters_fold_the_injected_ones_and_hide_setup_code(tmp_path):
+    import json
+
+    from fashionkit.booktags import tag_notebook
+
+    cells = [{"cell_type": "markdown", "metadata": {}, "source": "# 1. A chapter"},
+             {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": "seed = 0"},
+             {"cell_type": "code", "metadata": {"tags": ["injected-parameters"]}, "source": "seed = 1"},
+             {"cell_type": "markdown", "metadata": {}, "source": "## Setup\n\nImports."},
+             {"cell_type": "code", "metadata": {}, "source": "import numpy"},
+             {"cell_type": "markdown", "metadata": {}, "source": "## Results"},
+             {"cell_type": "code", "metadata": {}, "source": "print(1)"}]
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    tag_notebook(path)
+    tag_notebook(path)  # idempotent
+    tags = [c["metadata"].get("tags", []) for c in json.loads(path.read_text())["cells"]]
+    assert tags[1] == ["parameters", "remove-cell"] and tags[2] == ["injected-parameters", "hide-cell"]
+    assert tags[4] == ["hide-input"] and tags[6] == []
+
+
+@needs_built_book
+def test_no_parameters_block_is_visible():
+    for page in HTML.glob("[0-9][0-9]_*.html"):
+        text = page.read_text(encoding="utf-8")
+        assert "tag_parameters" not in text, f"{page.name} shows the parameters cell"
+        for found in re.finditer("tag_injected-parameters", text):
+            assert "tag_hide-cell" in text[text.rfind("<div", 0, found.start()):found.start() + 200], \
+                f"{page.name}: the injected parameters are not folded"
