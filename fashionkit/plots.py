@@ -8,8 +8,9 @@ Figures are made with ``pyplot`` so that a notebook shows them once, inline, whe
 ends (assign the result, ``fig = plots.x(...)``, rather than leaving it as the cell's last
 expression, or Jupyter shows it twice).
 
-``lang="ko"`` draws Korean display names when a CJK font is installed; without one it
-falls back to English with a warning (matplotlib would draw empty boxes instead).
+``lang="ko"`` draws Korean display names with an installed CJK font or, on any machine,
+NanumGothic from the pinned ``koreanize-matplotlib`` package; where neither loads it falls
+back to English with a warning (matplotlib would draw empty boxes instead).
 
 Imports: matplotlib, seaborn, numpy, pandas, PIL, :mod:`fashionkit.schema` and
 :func:`fashionkit.images.load_image` (which imports nothing of ours).
@@ -48,12 +49,26 @@ def use_style() -> None:
     plt.rcParams.update({"figure.dpi": 100, "axes.titleweight": "bold", "figure.titleweight": "bold"})
 
 
+def _bundled_korean_font() -> str | None:
+    """Register NanumGothic from the ``koreanize-matplotlib`` package (a pinned dependency that
+    ships the font) without importing it (its import would rewrite matplotlib's settings)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("koreanize_matplotlib")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        ttf = Path(folder) / "fonts" / "NanumGothic.ttf"
+        if ttf.is_file():
+            font_manager.fontManager.addfont(str(ttf))
+            return font_manager.FontProperties(fname=str(ttf)).get_name()
+    return None
+
+
 def cjk_font() -> str | None:
-    """Name of an installed font that can draw Korean, or None."""
+    """Name of a font that can draw Korean: an installed one, else the bundled NanumGothic; or None."""
     for font in font_manager.fontManager.ttflist:
         if any(hint in font.name.lower() for hint in _CJK_HINTS):
             return font.name
-    return None
+    return _bundled_korean_font()
 
 
 def resolve_lang(lang: str) -> str:
@@ -63,7 +78,8 @@ def resolve_lang(lang: str) -> str:
     if lang == "ko":
         font = cjk_font()
         if font is None:
-            warnings.warn("no CJK font installed (fc-list :lang=ko is empty); drawing English names",
+            warnings.warn("no CJK font installed (fc-list :lang=ko is empty) and koreanize-matplotlib's "
+                          "NanumGothic not found; drawing English names",
                           UserWarning, stacklevel=3)
             return "en"
         plt.rcParams["font.family"] = [font, *plt.rcParams["font.family"]]

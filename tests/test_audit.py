@@ -228,3 +228,20 @@ def test_korean_falls_back_without_font(manifest, monkeypatch):
         fig = plots.class_count_bars(audit.class_counts(manifest), "top_type", "ccp", lang="ko")
     assert fig.axes[0].get_title().startswith("top type")
     plt.close("all")
+
+
+def test_korean_is_drawn_with_the_bundled_font_on_any_machine(manifest):
+    import warnings
+
+    from matplotlib import font_manager
+
+    assert "Nanum" in (plots._bundled_korean_font() or "")  # koreanize-matplotlib's NanumGothic
+    assert plots.cjk_font()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no fallback warning
+        fig = plots.class_count_bars(audit.class_counts(manifest), "top_type", "ccp", lang="ko")
+    title = fig.axes[0].get_title()
+    assert any("\uac00" <= ch <= "\ud7a3" for ch in title), title  # Hangul, not the English fallback
+    used = font_manager.findfont(font_manager.FontProperties(family=plt.rcParams["font.family"]))
+    assert "Nanum" in used or any(h in used.lower() for h in plots._CJK_HINTS)
+    plt.close("all")
