@@ -584,9 +584,10 @@ def confusion_panels(counts: dict, title: str, ncols: int = 3, lang: str = "en")
     return fig
 
 
-def accuracy_figure(table: pd.DataFrame, title: str = "Test accuracy per head"):
+def accuracy_figure(table: pd.DataFrame, title: str = "Test accuracy per head", aims: Mapping[str, float] | None = None):
     """Test accuracy per head (``evaluate.report_table``): TTA with its 95% bootstrap
-    interval, plain, the majority and class-prior baselines and the study's figure."""
+    interval, plain, the majority and class-prior baselines, the study's figure and, given
+    ``aims`` (``{head key: %}``, ``params/targets.yaml``), the team's aim per head."""
     t = table.iloc[::-1]
     y = np.arange(len(t))
     fig, ax = plt.subplots(figsize=(8.5, 0.5 * len(t) + 2.0))
@@ -595,6 +596,10 @@ def accuracy_figure(table: pd.DataFrame, title: str = "Test accuracy per head"):
     ax.scatter(t["study_%"], y, marker="D", s=30, color="#C44E52", zorder=4, label="study (its training images)")
     ax.scatter(t["plain_%"], y + 0.18, marker="o", s=28, facecolor="white", edgecolor="#4C72B0", zorder=4,
                label="plain view")
+    if aims:
+        keys = t.index if "head" not in t.columns else t["head"]
+        ax.scatter([aims.get(k, np.nan) for k in keys], y, marker="^", s=45, color="#55A868", zorder=4,
+                   label="team's aim")
     ax.errorbar(t["tta_%"], y - 0.1, xerr=[t["tta_%"] - t["tta_ci_low_%"], t["tta_ci_high_%"] - t["tta_%"]],
                 fmt="o", color="#4C72B0", ms=6, capsize=3, zorder=5, label="TTA, 95% bootstrap CI")
     ax.set_yticks(y, [f"{r['name']} (n={int(r['n'])})" for _, r in t.iterrows()])
@@ -610,8 +615,8 @@ def accuracy_figure(table: pd.DataFrame, title: str = "Test accuracy per head"):
     ax.set_xlabel("accuracy on the test split (%)")
     ax.set_title(title)
     ax.grid(False, axis="y")
-    fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncols=3, frameon=False, fontsize=8)
-    fig.tight_layout(rect=(0, 0.09, 1, 1))
+    fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncols=3, frameon=False, fontsize=9)
+    fig.tight_layout(rect=(0, 0.11, 1, 1))
     return fig
 
 

@@ -168,3 +168,14 @@ def test_no_parameters_block_is_visible():
         for found in re.finditer("tag_injected-parameters", text):
             assert "tag_hide-cell" in text[text.rfind("<div", 0, found.start()):found.start() + 200], \
                 f"{page.name}: the injected parameters are not folded"
+
+
+@needs_built_book
+@pytest.mark.parametrize("page", ["intro", "model_card"])
+def test_the_headline_figure_is_pasted_from_chapter_5(page):
+    html = (HTML / f"{page}.html").read_text(encoding="utf-8")
+    images = [src for src in content_images(parse_page(HTML / f"{page}.html")) if "_images/" in src]
+    assert images, f"{page}: no figure pasted (glue key headline_accuracy)"
+    for src in images:
+        assert (HTML / unquote(urlsplit(src).path)).is_file(), f"{page}: {src} missing"
+    assert "No key" not in html and "headline_accuracy" not in html  # pasted, not left as a key
