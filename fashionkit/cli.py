@@ -1,7 +1,7 @@
 """Command line: every head's probabilities for a photo, and the most similar outfits.
 
-    python -m fashionkit predict PHOTO|FOLDER [PHOTO|FOLDER ...]
-    python -m fashionkit recommend PHOTO -k 4 [--save neighbours.csv]
+    python -m fashionkit predict PHOTO|FOLDER [...] [--format table|csv|json] [--output FILE] [--sheet PNG]
+    python -m fashionkit recommend PHOTO -k 4 [--format table|csv|json] [--output FILE] [--sheet PNG]
 
 Both read what ``make all`` wrote to ``build/artifacts`` (``--artifacts`` to point
 elsewhere): ``predict`` the two checkpoints of chapters 3 and 4, ``recommend`` the
@@ -120,17 +120,9 @@ def predict(args) -> int:
     if not photos:
         raise CliError("none of the photos could be read (see above)")
     table = answer_table(photos, answers, clfs)
-    if args.format == "table":
-        text = _as_text(table, clfs)
-    elif args.format == "csv":
-        text = table.to_csv(index=False)
-    else:
-        text = table.to_json(orient="records", indent=1) + "\n"
-    if args.output:
-        Path(args.output).write_text(text)
-        print(f"saved {args.output} ({len(table)} photos)", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
+    _write(table, args.format, args.output, lambda: _as_text(table, clfs))
+    if args.sheet:
+        predict_sheet(table, args.sheet)
     if failed:
         print(f"{len(photos)} photo(s) answered, {failed} could not be read (see above)", file=sys.stderr)
     return 1 if failed else 0
@@ -177,8 +169,45 @@ def _as_text(table, clfs: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+SHEET_HEADS = ("top_type", "top_sleeve", "bottom_sub", "bottom_length")  # the answers a sheet prints
+SHEET_MAX = 60  # photos on one predict sheet (a contact sheet of thousands helps nobody)
+
+
+def _write(table, fmt: str, output: str | None, text_table) -> None:
+    """``table`` as ``fmt`` (table / csv / json) on stdout or into ``output``."""
+    text = (text_table() if fmt == "table" else table.to_csv(index=False) if fmt == "csv"
+            else table.to_json(orient="records", indent=1) + "\n")
+    if output:
+        Path(output).write_text(text)
+        print(f"saved {output} ({len(table)} rows)", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+
+
+def _save_sheet(fig, path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    print(f"saved {path}", file=sys.stderr)
+
+
+def predict_sheet(table, path) -> None:
+    """A contact sheet: each photo titled with its main answers (at most :data:`SHEET_MAX` photos)."""
+    from . import plots
+
+    rows = table.head(SHEET_MAX)
+    if len(table) > SHEET_MAX:
+        print(f"the sheet shows the first {SHEET_MAX} of {len(table)} photos", file=sys.stderr)
+    titles = [f"{Path(r['path']).name}\n" + " · ".join(str(r[k]) for k in SHEET_HEADS[:2] if k in r) + "\n"
+              + " · ".join(str(r[k]) for k in SHEET_HEADS[2:] if k in r) for _, r in rows.iterrows()]
+    _save_sheet(plots.image_grid(rows["path"].tolist(), titles, ncols=6, title="python -m fashionkit predict"), path)
+
+
 def recommend(args) -> int:
+    from . import plots
     from . import recommend as rec
+    from .schema import get_head
 
     photos, _ = _check_photos([args.photo], folders=False)
     bundle_dir = Path(args.artifacts) / BUNDLE_DIR
@@ -188,17 +217,26 @@ def recommend(args) -> int:
         raise CliError(f"no saved recommender in {bundle_dir} ({exc}); run `make all` first") from None
     meta = bundle.meta
     clfs, _, _ = _load_models({m: Path(args.artifacts) / p for m, p in CHECKPOINTS.items()})
-    vector = rec.photo_vectors(photos, clfs, meta["views"], meta["image_sizes"])
+    probas = rec.photo_probas(photos, clfs, meta["views"], meta["image_sizes"])
+    vector = rec.outfit_vector_of(probas)
     itself = rec.collection_match(bundle.collection, photos[0])
     k = args.k if args.k is not None else meta["k"]
     dist, pos = bundle.recommender.kneighbors(vector, k=k, exclude=None if itself is None else [itself])
     table = rec.neighbour_table(bundle.collection, pos[0], dist[0])
+    table.insert(0, "query", str(photos[0]))
     note = f" (the photo is outfit {itself} of the collection, left out)" if itself is not None else ""
-    print(f"{photos[0]}: the {k} most similar outfits in the {meta['space']} space{note}")
-    print(table.to_string(index=False))
+    heading = f"{photos[0]}: the {k} most similar outfits in the {meta['space']} space{note}"
+    _write(table, args.format, args.output, lambda: heading + "\n" + table.drop(columns="query").to_string(index=False)
+           + "\n")
     if args.save:
         table.to_csv(args.save, index=False)
-        print(f"saved {args.save}")
+        print(f"saved {args.save}", file=sys.stderr)
+    if args.sheet:
+        shown = [get_head(h) for h in SHEET_HEADS]
+        query_text = rec.answer_texts(rec.answers_frame(probas), [0], shown)[0]
+        texts = [f"{t}\nd = {d:.3f}" for t, d in zip(rec.answer_texts(bundle.collection, pos[0], shown), dist[0])]
+        _save_sheet(plots.recommendation_panel(photos[0], query_text, table["path"].tolist(), texts,
+                                               f"{Path(photos[0]).name} and its {k} most similar outfits"), args.sheet)
     return 0
 
 
@@ -217,11 +255,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="table (for reading), csv or json: one row per photo with every head's answer and "
                    "probabilities (default: %(default)s)")
     p.add_argument("--output", metavar="FILE", help="write the answers to FILE instead of the terminal")
+    p.add_argument("--sheet", metavar="PNG", help=f"also draw the photos with their answers into PNG "
+                   f"(the first {SHEET_MAX})")
     p.set_defaults(run=predict)
-    r = sub.add_parser("recommend", help="print the k most similar outfits of the collection")
+    r = sub.add_parser("recommend", help="print the k most similar outfits of the collection",
+                       description="The k outfits of the collection most similar to PHOTO (chapter 7's "
+                       "recommender). Exit status 0 when answered, 1 when the photo or the models cannot be "
+                       "read, 2 on a usage error.")
     r.add_argument("photo", metavar="PHOTO")
     r.add_argument("-k", type=int, default=None, help="how many outfits (default: the k chapter 7 used)")
+    r.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                   help="table, csv or json: one row per neighbour (query, rank, image, distance, its answers, "
+                   "path) (default: %(default)s)")
+    r.add_argument("--output", metavar="FILE", help="write the neighbours to FILE instead of the terminal")
     r.add_argument("--save", metavar="CSV", help="also write the neighbours to this CSV file")
+    r.add_argument("--sheet", metavar="PNG", help="also draw the photo beside its k neighbours into PNG")
     r.set_defaults(run=recommend)
     return parser
 

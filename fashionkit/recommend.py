@@ -422,16 +422,34 @@ def neighbour_table(collection: pd.DataFrame, positions, distances) -> pd.DataFr
     return out
 
 
-def photo_vectors(paths, clfs: Mapping, views: Mapping, image_sizes: Mapping, view_size=None) -> np.ndarray:
-    """Outfit vectors ``(n, D)`` of photo files, computed from the photos (never the cache):
+def photo_probas(paths, clfs: Mapping, views: Mapping, image_sizes: Mapping, view_size=None) -> dict:
+    """Every head's probabilities for photo files, computed from the photos (never the cache):
     each model's probabilities averaged over its views (:func:`fashionkit.inference.predict_photos`)."""
-    from .embed import outfit_vectors
     from .inference import predict_photos
 
     probas = {}
     for model in MODELS:
         probas.update(predict_photos(clfs[model], paths, views[model], image_sizes[model], view_size))
+    return probas
+
+
+def photo_vectors(paths, clfs: Mapping, views: Mapping, image_sizes: Mapping, view_size=None) -> np.ndarray:
+    """Outfit vectors ``(n, D)`` of photo files (:func:`photo_probas` joined as the collection's are)."""
+    return outfit_vector_of(photo_probas(paths, clfs, views, image_sizes, view_size))
+
+
+def outfit_vector_of(probas: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Outfit vectors ``(n, D)`` from every head's probabilities (the collection's layout)."""
+    from .embed import outfit_vectors
+
     return outfit_vectors(probas, [h for model in MODELS for h in schema_heads(model)])
+
+
+def answers_frame(probas: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """``pred.<head>`` columns (each head's most likely class) from probabilities, as the
+    collection holds them, so :func:`answer_texts` can caption any photo."""
+    return pd.DataFrame({f"pred.{h.key}": np.asarray(h.names)[np.asarray(probas[h.key]).argmax(axis=1)]
+                         for model in MODELS for h in schema_heads(model) if h.key in probas})
 
 
 def collection_match(collection: pd.DataFrame, path) -> str | None:

@@ -126,3 +126,33 @@ def test_machine_readable_answers_hold_every_head(smoke_chain, shared_data, tmp_
         probs = table[[f"{head.key}.{c}" for c in head.names]].to_numpy(float)
         assert abs(probs.sum(axis=1) - 1).max() < 1e-3
     assert {"top_box", "bottom_box", "note", "top_model_split"} <= set(table.columns)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_recommend_writes_machine_readable_neighbours_and_a_sheet(smoke_chain, shared_data, tmp_path, fmt):
+    import json
+
+    from PIL import Image
+
+    photo = shared_data / "cad" / "images" / "000003.jpg"  # not in the smoke collection
+    target, sheet = tmp_path / f"neighbours.{fmt}", tmp_path / "sheet.png"
+    assert cli.main(["--artifacts", str(smoke_chain), "recommend", str(photo), "-k", "3", "--format", fmt,
+                     "--output", str(target), "--sheet", str(sheet)]) == 0
+    table = pd.read_csv(target, dtype={"image": str}) if fmt == "csv" else pd.DataFrame(json.loads(target.read_text()))
+    assert table["query"].eq(str(photo)).all() and table["rank"].tolist() == [1, 2, 3]
+    assert (table["distance"].diff().dropna() >= 0).all()
+    for head in heads():
+        assert table[head.key].isin(head.names).all()
+    with Image.open(sheet) as img:
+        assert img.size == (round(2.3 * 4 * 100), round(3.9 * 100))  # the query and 3 neighbours, 100 dpi
+
+
+def test_predict_sheet_draws_every_photo(smoke_chain, shared_data, tmp_path, capsys):
+    from PIL import Image
+
+    photos = [shared_data / "ccp" / "images" / "0005.jpg", shared_data / "cad" / "images" / "000003.jpg"]
+    sheet = tmp_path / "answers.png"
+    assert cli.main(["--artifacts", str(smoke_chain), "predict", *map(str, photos), "--sheet", str(sheet)]) == 0
+    with Image.open(sheet) as img:
+        assert img.size == (round((1.9 * 2 + 1.0) * 100), round(2.6 * 100))  # one row of two photos
+    assert "saved" in capsys.readouterr().err
