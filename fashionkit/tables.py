@@ -1,0 +1,72 @@
+"""One table style for the whole book: ``display(tables.show(frame))``.
+
+What a reader should not have to decode: a raw 0..N index, six-decimal floats, snake_case
+headers (``ece_plain_%``), a fraction beside a percentage.  :func:`show` returns a pandas
+``Styler`` that
+
+* hides a default 0..N index (a named or meaningful index stays: it labels the rows);
+* writes headers as words (``tta_macro_f1_%`` → ``tta macro F1 %``);
+* formats numbers by what they are: ``%`` / ``points`` columns and numbers from 10 up with
+  one decimal, counts with a thousands separator, numbers below 1 with three significant
+  digits (an MSE of 0.0418 stays readable), others with two decimals;
+  missing values as an en dash.
+
+Heavy lifting stays with pandas (``Styler.format`` / ``format_index`` / ``hide``); this module
+only decides the rules, in one place.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+from pandas.io.formats.style import Styler
+
+__all__ = ["header", "show", "PERCENT_MARKERS"]
+
+PERCENT_MARKERS = ("%", "points", "pts")  # a column whose name holds one of these is in % or points
+_WORDS = {"f1": "F1", "ece": "ECE", "nll": "NLL", "ci": "CI", "iou": "IoU", "tta": "TTA", "mse": "MSE",
+          "n": "n", "acc": "accuracy"}
+
+
+def header(name) -> str:
+    """A column or index name for reading: underscores to spaces, a few abbreviations spelt."""
+    if not isinstance(name, str):
+        return name
+    words = re.split(r"_+", name.strip("_"))
+    return " ".join(_WORDS.get(w.lower(), w) for w in words if w).replace(" %", " %")
+
+
+def _is_percent(name) -> bool:
+    return isinstance(name, str) and any(m in name for m in PERCENT_MARKERS)
+
+
+def _formatter(name, values: pd.Series):
+    if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
+        return lambda v: "–" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+    finite = values[np.isfinite(values.astype(float))]
+    if pd.api.types.is_integer_dtype(values) or (len(finite) and (finite == finite.round()).all()
+                                                 and not _is_percent(name) and finite.abs().max() >= 10):
+        return lambda v: "–" if pd.isna(v) else f"{int(round(v)):,}"
+    if _is_percent(name) or (len(finite) and finite.abs().max() >= 10):
+        return lambda v: "–" if pd.isna(v) else f"{v:,.1f}"
+    return lambda v: "–" if pd.isna(v) else f"{v:.2f}" if abs(v) >= 1 else f"{v:.3g}"
+
+
+def show(frame: pd.DataFrame | pd.Series, caption: str | None = None) -> Styler:
+    """``frame`` styled the book's way (see the module docstring); ``caption`` above it."""
+    if isinstance(frame, pd.Series):
+        frame = frame.to_frame()
+    frame = frame.copy()
+    default_index = isinstance(frame.index, pd.RangeIndex) and frame.index.name is None
+    styler = frame.style
+    if frame.columns.is_unique:  # pandas formats column by column only when the labels are unique
+        styler = styler.format({column: _formatter(column, frame[column]) for column in frame.columns})
+    styler = styler.format_index(header, axis=1)
+    styler = styler.format_index(header, axis=0) if not default_index else styler.hide(axis="index")
+    if frame.index.names and not default_index:
+        styler.index.names = [header(n) if n else n for n in frame.index.names]
+    if caption:
+        styler = styler.set_caption(caption)
+    return styler

@@ -1,0 +1,29 @@
+"""The book's one table style (fashionkit.tables): headers, index, number formats."""
+
+import numpy as np
+import pandas as pd
+
+from fashionkit import tables
+
+
+def test_headers_are_words_and_a_default_index_is_hidden():
+    html = tables.show(pd.DataFrame({"tta_macro_f1_%": [61.234], "ece_plain": [0.04567]})).to_html()
+    assert "TTA macro F1 %" in html and "ECE plain" in html and "tta_macro" not in html
+    assert 'class="row_heading' not in html  # no 0..N index column
+    named = tables.show(pd.DataFrame({"n": [3]}, index=pd.Index(["top_type"], name="head_key"))).to_html()
+    assert "top type" in named and "head key" in named  # a meaningful index stays, readable
+
+
+def test_numbers_are_formatted_by_what_they_are():
+    frame = pd.DataFrame({"accuracy_%": [61.2345, np.nan], "photos": [1234, 5], "mse": [0.041812, 0.5],
+                          "temperature": [1.23456, 2.0], "label": ["a", None]})
+    html = tables.show(frame).to_html()
+    for shown in ("61.2", "1,234", "0.0418", "1.23", "–"):
+        assert f">{shown}<" in html, shown
+    for hidden in ("61.2345", "0.041812", "1.23456", ">nan<", ">None<"):
+        assert hidden not in html, hidden
+
+
+def test_duplicate_column_labels_still_render():
+    frame = pd.DataFrame([[1.0, 2.0]], columns=["a", "a"])
+    assert "<table" in tables.show(frame).to_html()
