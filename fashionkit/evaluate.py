@@ -711,3 +711,23 @@ def shortfall_table(metrics: pd.DataFrame, targets: Mapping[str, Mapping[str, fl
                      "95% CI": f"{lo:.1f}–{hi:.1f}", "aim %": aim, "short by, points": short,
                      "macro-F1 %": f1, "macro-F1 aim %": f1_aim, "labels allow %": allow, "why": "; ".join(why)})
     return pd.DataFrame(rows).set_index("head")
+
+
+def test_short_answer(table: pd.DataFrame, aims: Mapping[str, float] | None = None) -> str:
+    """Chapter 5's one-line answer, from its test table: how many heads clear the majority
+    baseline beyond noise, the range of test accuracies, whether TTA moved any head, and how
+    many heads reach the team's aim (``aims``: ``{head key: %}``)."""
+    t = table[table["n"] > 0]
+    clear = int((t["tta_ci_low_%"] > t["majority_%"]).sum())
+    moved = t[t["verdict"] != "within noise"]
+    parts = [f"{clear} of {len(t)} heads beat the photo-blind majority baseline beyond noise, with test "
+             f"accuracies from {t['tta_%'].min():.1f}% ({t.loc[t['tta_%'].idxmin(), 'name']}) to "
+             f"{t['tta_%'].max():.1f}% ({t.loc[t['tta_%'].idxmax(), 'name']})",
+             "TTA moved no head beyond noise" if moved.empty else
+             f"TTA moved {len(moved)} ({', '.join(moved['name'])})"]
+    if aims:
+        keys = t.index if "head" not in t.columns else t["head"]
+        judged = [(k, a) for k, a in zip(keys, t["tta_%"]) if k in aims]
+        met = sum(a >= aims[k] for k, a in judged)
+        parts.append(f"the team's aim is met on {met} of {len(judged)} heads")
+    return "; ".join(parts) + "."

@@ -88,3 +88,13 @@ def test_shortfall_table_says_by_how_much_and_why():
     assert "room left" in table.loc["bottom_sub", "why"] and "helped beyond noise" in table.loc["bottom_sub", "why"]
     met = shortfall_table(metrics.assign(**{"tta_%": 99.0, "tta_macro_f1_%": 99.0}), targets)
     assert (met["why"] == "aim met").all()
+
+
+def test_test_short_answer_counts_from_the_table():
+    table = pd.DataFrame({"name": ["type", "sub"], "n": [100, 50], "tta_%": [61.0, 82.0],
+                          "majority_%": [40.0, 79.0], "tta_ci_low_%": [55.0, 75.0],
+                          "verdict": ["within noise", "helped"]}, index=pd.Index(["top_type", "bottom_sub"], name="head"))
+    text = E.test_short_answer(table, {"top_type": 70, "bottom_sub": 80})
+    assert text.startswith("1 of 2 heads beat the photo-blind majority baseline beyond noise")
+    assert "from 61.0% (type) to 82.0% (sub)" in text and "TTA moved 1 (sub)" in text
+    assert text.endswith("the team's aim is met on 1 of 2 heads.")
