@@ -205,7 +205,6 @@ def predict_sheet(table, path) -> None:
 
 
 def recommend(args) -> int:
-    from . import plots
     from . import recommend as rec
     from .schema import get_head
 
@@ -234,9 +233,8 @@ def recommend(args) -> int:
     if args.sheet:
         shown = [get_head(h) for h in SHEET_HEADS]
         query_text = rec.answer_texts(rec.answers_frame(probas), [0], shown)[0]
-        texts = [f"{t}\nd = {d:.3f}" for t, d in zip(rec.answer_texts(bundle.collection, pos[0], shown), dist[0])]
-        _save_sheet(plots.recommendation_panel(photos[0], query_text, table["path"].tolist(), texts,
-                                               f"{Path(photos[0]).name} and its {k} most similar outfits"), args.sheet)
+        _save_sheet(rec.neighbour_sheet(bundle.collection, pos[0], dist[0], shown, photos[0], query_text,
+                                        f"{Path(photos[0]).name} and its {k} most similar outfits"), args.sheet)
     return 0
 
 

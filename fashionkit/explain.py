@@ -34,7 +34,7 @@ from torch import nn
 
 from .features import ViewSpec, prepare_image
 
-__all__ = ["grad_cam", "grad_cam_batch", "cam_for_photo", "unnormalise", "overlay"]
+__all__ = ["grad_cam", "grad_cam_batch", "cam_for_photo", "unnormalise", "overlay", "gallery_cams"]
 
 _EPS = 1e-8
 
@@ -183,3 +183,26 @@ def overlay(rgb: np.ndarray, heatmap: np.ndarray, alpha: float = 0.45, cmap: str
     alpha = float(np.clip(alpha, 0.0, 1.0))
     out = (1.0 - alpha) * base + alpha * colours
     return np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
+
+
+def gallery_cams(picks, head, net: nn.Module, paths, view: ViewSpec, image_size, per_kind: int,
+                 segmenter=None) -> list[dict]:
+    """Rows for :func:`fashionkit.plots.cam_panels` from chapter 6's gallery picks of ``head``
+    (a :class:`~fashionkit.schema.Head`): the first ``per_kind`` mistakes, then as many correct
+    answers; each row holds the crop, the heatmap of the model's answer and, for a mistake,
+    of the true class.  ``paths`` maps an image id to its file."""
+    rows = []
+    chosen = picks[picks["head"] == head.key].groupby("kind", sort=False).head(per_kind)
+    for r in chosen.itertuples():
+        classes = [(f"CAM: {head.display(r.predicted)} (answer)", r.predicted)]
+        if r.kind == "mistake":
+            classes.append((f"CAM: {head.display(r.true)} (true)", r.true))
+        maps = {}
+        for label, name in classes:
+            crop, heat = cam_for_photo(net, paths[r.image], view, image_size, head.key, head.index(name),
+                                       segmenter=segmenter)
+            maps[label] = overlay(crop, heat)
+        rows.append({"crop": crop, "overlays": maps, "ok": r.kind == "correct",
+                     "title": f"{r.image}\ntrue: {head.display(r.true)}\npred: {head.display(r.predicted)} "
+                              f"({100 * r.confidence:.0f}%)"})
+    return rows

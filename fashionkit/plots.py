@@ -707,6 +707,21 @@ def image_data_uri(path, size: int = 260, quality: int = 85) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+OUTFIT_CARD_COLUMNS = ["model", "head", "속성", "predicted", "예측", "prob %", "true", "✓/✗"]
+
+
+def outfit_card(path, caption: str, table: pd.DataFrame) -> str:
+    """HTML of a whole-outfit card: the photo and, beside it, every head's answer in English
+    and Korean (``table``: :func:`fashionkit.evaluate.outfit_table`)."""
+    from html import escape
+
+    table = table.set_axis(OUTFIT_CARD_COLUMNS[:table.shape[1]], axis=1)
+    return ('<div style="display:flex;gap:1em;align-items:flex-start;margin-bottom:1.5em">'
+            f'<figure style="margin:0"><img src="{image_data_uri(path)}" alt="{escape(caption)}">'
+            f"<figcaption>{escape(caption)}</figcaption></figure>"
+            f"{table.to_html(index=False, border=0)}</div>")
+
+
 # ------------------------------------------------------------- outfit map (chapter 7)
 MAP_XLABEL = "dimension 1 (arbitrary units)"
 MAP_YLABEL = "dimension 2 (arbitrary units)"

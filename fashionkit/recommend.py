@@ -410,6 +410,17 @@ def answer_texts(collection: pd.DataFrame, positions, heads_) -> list[str]:
     return texts
 
 
+def neighbour_sheet(collection: pd.DataFrame, positions, distances, heads_, query_path, query_text: str, title: str):
+    """The query photo beside its recommended outfits, each titled with the models' answers
+    for ``heads_`` and its distance (:func:`fashionkit.plots.recommendation_panel`); chapter 7
+    and ``python -m fashionkit recommend --sheet`` draw the same figure."""
+    from . import plots
+
+    positions = np.asarray(positions, dtype=int)
+    texts = [f"{t}\nd = {d:.3f}" for t, d in zip(answer_texts(collection, positions, heads_), distances)]
+    return plots.recommendation_panel(query_path, query_text, collection["path"].to_numpy()[positions], texts, title)
+
+
 def neighbour_table(collection: pd.DataFrame, positions, distances) -> pd.DataFrame:
     """Recommended outfits as a table: rank, image, distance, every head's answer, path."""
     rows = collection.iloc[np.asarray(positions, dtype=int)]
