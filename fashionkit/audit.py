@@ -343,3 +343,29 @@ def conflicting_groups(manifest: pd.DataFrame, head: str, n: int = 4) -> pd.Data
     picked = multi[disagree.astype(bool)].sort_values(["source", "group", "image"])
     keys = picked[["source", "group"]].drop_duplicates().head(n)
     return picked.merge(keys, on=["source", "group"]).reset_index(drop=True)
+
+
+def length_panels(rows, root) -> list[dict]:
+    """Panels for :func:`fashionkit.plots.mask_overlay_grid`: each CCP mask photo of ``rows``
+    (manifest rows) with its bottom garment tinted orange, footwear blue, and the head, hem
+    and sole rows the length rule (:func:`fashionkit.masks.measure_length`) measured."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    from . import labels, masks
+    from .images import load_image
+
+    root = Path(root)
+    label_ids = pd.read_csv(root / "ccp" / "labels.csv").set_index("name")["id"]
+    foot_ids = [label_ids[name] for name in masks.FOOTWEAR]
+    panels = []
+    for row in rows.itertuples():
+        ids = np.asarray(Image.open(root / "ccp" / "masks" / Path(row.image).with_suffix(".png")))
+        garment = [label_ids[labels.ccp_bottom_tag(row.tags.split())]]
+        m = masks.measure_length(ids, garment, foot_ids)
+        tint = np.where(np.isin(ids, garment), 1, np.where(np.isin(ids, foot_ids), 2, 0))
+        panels.append({"image": load_image(row.path), "mask": tint,
+                       "title": f"{Path(row.image).stem} {row.bottom_sub}\n{m.length}, hem height {m.hem_height:.2f}",
+                       "rows": {"head": m.head_row, "hem": m.hem_row, "sole": m.sole_row}})
+    return panels
