@@ -19,7 +19,7 @@ import torch
 
 from .data import PROJECT_ROOT
 from .pipeline import extraction_seconds
-from .runtime import resolve_engine
+from .inference import agreement, end_to_end
 
 
 def notebook_times(nb_dir: Path) -> pd.DataFrame:
@@ -28,36 +28,6 @@ def notebook_times(nb_dir: Path) -> pd.DataFrame:
 
     runs = read_notebook_runs(nb_dir)
     return pd.DataFrame(runs, columns=["notebook", "seconds", "start_time", "end_time"])
-
-
-def end_to_end(checkpoints: dict, paths, engine: str = "auto", threads: int = 2, batch_size: int = 32) -> dict:
-    """Photos/s of ``python -m fashionkit predict``'s reader (:func:`fashionkit.inference.read_outfits`):
-    decode once, locate once, both models; model loading excluded, a short warm-up first."""
-    import time
-
-    from .inference import read_outfits
-    from .train import load_checkpoint
-
-    torch.set_num_threads(threads)
-    clfs = {m: load_checkpoint(p) for m, p in checkpoints.items()}
-    read_outfits(clfs, paths[:4], engine=engine)  # export / first-call overheads
-    start = time.perf_counter()
-    answered, answers = read_outfits(clfs, paths, batch_size=batch_size, engine=engine)
-    seconds = time.perf_counter() - start
-    return {"engine": resolve_engine(engine), "photos": len(answered), "seconds": round(seconds, 1),
-            "photos_per_s": round(len(answered) / seconds, 1), "answers": answers}
-
-
-def agreement(a: dict, b: dict) -> pd.DataFrame:
-    """Per head: % of photos where two runs of :func:`end_to_end` give the same answer."""
-    rows = []
-    for model in a:
-        for head, p in a[model][0].items():
-            q = b[model][0][head]
-            rows.append({"head": head, "photos": len(p), "same answer %": round(100 * float(
-                (p.argmax(axis=1) == q.argmax(axis=1)).mean()), 2),
-                "largest probability difference": float(np.abs(p - q).max())})
-    return pd.DataFrame(rows)
 
 
 def startup_seconds(photo: Path, artifacts: Path) -> float:
@@ -103,13 +73,17 @@ def main(argv=None) -> int:
     if all(p.is_file() for p in checkpoints.values()) and manifest_csv.is_file():
         manifest = pd.read_csv(manifest_csv)
         paths = manifest.loc[manifest["split"] == "test", "path"].head(args.photos).tolist()
-        fast = end_to_end(checkpoints, paths, "auto", args.threads)
+        from .train import load_checkpoint
+
+        torch.set_num_threads(args.threads)
+        clfs = {m: load_checkpoint(p) for m, p in checkpoints.items()}
+        fast = end_to_end(clfs, paths, "auto")
         print(f"\npredict, end to end (decode, locate, both models; loading excluded): {fast['photos_per_s']} "
               f"photos/s on {fast['photos']} test photos ({fast['seconds']} s, engine "
               f"{fast['engine']}, {args.threads} threads; "
               "aim: at least 30)")
         if fast["engine"] != "torch":
-            slow = end_to_end(checkpoints, paths, "torch", args.threads)
+            slow = end_to_end(clfs, paths, "torch")
             same = agreement(slow["answers"], fast["answers"])
             print(f"the same with PyTorch alone: {slow['photos_per_s']} photos/s. Agreement of the faster path "
                   f"with PyTorch (aim: at least 99 % on every head): lowest {same['same answer %'].min():.2f} %")

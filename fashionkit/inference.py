@@ -15,10 +15,10 @@ import pandas as pd
 import torch
 
 from .features import view_spec
-from .runtime import runner
+from .runtime import resolve_engine, runner
 from .schema import heads
 
-__all__ = ["predict_images", "predict_photos", "read_outfits", "photo_throughput"]
+__all__ = ["predict_images", "predict_photos", "read_outfits", "photo_throughput", "end_to_end", "agreement"]
 
 
 def predict_photos(clf, paths, view_names, image_size, view_size=None, batch_size: int = 32,
@@ -185,3 +185,28 @@ def read_outfits(clfs: dict, paths, batch_size: int = 32, progress: bool = False
         out[model] = (probas, found)
     return answered, out
 
+
+def end_to_end(clfs: dict, paths, engine: str = "auto", batch_size: int = 32) -> dict:
+    """Photos/s of ``python -m fashionkit predict``'s reader (:func:`read_outfits`): decode
+    once, locate once, every model of ``clfs`` (loaded checkpoints; loading is not timed),
+    after a short warm-up (exports, first calls).  ``answers`` holds what it answered."""
+    import time
+
+    read_outfits(clfs, paths[:4], engine=engine)
+    start = time.perf_counter()
+    answered, answers = read_outfits(clfs, paths, batch_size=batch_size, engine=engine)
+    seconds = time.perf_counter() - start
+    return {"engine": resolve_engine(engine), "photos": len(answered), "seconds": round(seconds, 1),
+            "photos_per_s": round(len(answered) / seconds, 1), "answers": answers}
+
+
+def agreement(a: dict, b: dict) -> pd.DataFrame:
+    """Per head: % of photos where two runs of :func:`end_to_end` give the same answer."""
+    rows = []
+    for model in a:
+        for head, p in a[model][0].items():
+            q = b[model][0][head]
+            rows.append({"head": head, "photos": len(p), "same answer %": round(100 * float(
+                (p.argmax(axis=1) == q.argmax(axis=1)).mean()), 2),
+                "largest probability difference": float(np.abs(p - q).max())})
+    return pd.DataFrame(rows)
