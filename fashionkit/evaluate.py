@@ -731,3 +731,25 @@ def test_short_answer(table: pd.DataFrame, aims: Mapping[str, float] | None = No
         met = sum(a >= aims[k] for k, a in judged)
         parts.append(f"the team's aim is met on {met} of {len(judged)} heads")
     return "; ".join(parts) + "."
+
+
+def validation_short_answer(table: pd.DataFrame, ablation: pd.DataFrame | None = None) -> str:
+    """Chapters 3-4's one-line answer: from the validation table (fractions ``accuracy``,
+    ``majority``; index the head keys) and the ablation (:func:`ablation_table`)."""
+    names = {k: get_head(k).en for k in table.index}
+    margin = 100 * (table["accuracy"] - table["majority"])
+    text = (f"on validation the model beats always answering the majority class on {int((margin > 0).sum())} of "
+            f"{len(table)} heads, by {margin.min():+.1f} ({names[margin.idxmin()]}) to {margin.max():+.1f} points "
+            f"({names[margin.idxmax()]}), with accuracies from {100 * table['accuracy'].min():.1f}% to "
+            f"{100 * table['accuracy'].max():.1f}%")
+    if ablation is not None and len(ablation):
+        levers = ablation[ablation["verdict"] != "reference"]
+        better = levers[levers["verdict"] == "better"]
+        worse = levers[levers["verdict"] == "worse"]
+        if better.empty and worse.empty:
+            text += "; no variant of the ablation differs from the fixed-box reference beyond noise"
+        else:
+            text += "; beyond noise against the fixed-box reference: " + "; ".join(
+                f"{r['variant']} {r['diff_points']:+.1f} on {get_head(r['head']).en}"
+                for _, r in pd.concat([better, worse]).iterrows())
+    return text[0].upper() + text[1:] + "."

@@ -98,3 +98,17 @@ def test_test_short_answer_counts_from_the_table():
     assert text.startswith("1 of 2 heads beat the photo-blind majority baseline beyond noise")
     assert "from 61.0% (type) to 82.0% (sub)" in text and "TTA moved 1 (sub)" in text
     assert text.endswith("the team's aim is met on 1 of 2 heads.")
+
+
+def test_validation_short_answer_reads_the_margins_and_the_ablation():
+    table = pd.DataFrame({"accuracy": [0.64, 0.94], "majority": [0.44, 0.80]},
+                         index=pd.Index(["top_type", "top_pattern"], name="head"))
+    ablation = pd.DataFrame({"variant": ["ref", "lever", "ref", "lever"], "head": ["top_type", "top_type",
+                             "top_pattern", "top_pattern"], "diff_points": [0, 3.0, 0, -4.0],
+                             "verdict": ["reference", "within noise", "reference", "worse"]})
+    text = E.validation_short_answer(table, ablation)
+    assert text.startswith("On validation the model beats always answering the majority class on 2 of 2 heads")
+    assert "+14.0 (top pattern) to +20.0 points (top type)" in text
+    assert "lever -4.0 on top pattern" in text
+    quiet = E.validation_short_answer(table, ablation.assign(verdict=["reference", "within noise"] * 2))
+    assert quiet.endswith("no variant of the ablation differs from the fixed-box reference beyond noise.")
