@@ -151,6 +151,7 @@ class AttributeClassifier:
         """
         heads = self._heads()
         names = list(views)
+        self.views_ = tuple(names)  # the views it was trained on (one drawn per photo and epoch)
         n = len(labels)
         if any(len(v) != n for v in views.values()):
             raise ValueError("every training view must have one row per label row")
