@@ -48,12 +48,11 @@ def test_splits_are_disjoint_proportional_and_keep_duplicates_together(real_spli
         assert set(test) == set(merged[head].dropna())
 
 
-def test_splits_are_deterministic_and_depend_on_the_seed(real_splits):
+def test_splits_depend_on_the_seed(real_splits):
+    """(Determinism: the stored table, made in an earlier run, equals this run's, above.)"""
     manifest, table = real_splits
     groups = table["group"].to_numpy()
     ordered = manifest.sort_values(["source", "image"]).reset_index(drop=True)
-    again = S.assign_splits(ordered, groups, seed=0)
-    assert (again.to_numpy() == table["split"].to_numpy()).all()
     other = S.assign_splits(ordered, groups, seed=1)
     assert (other.to_numpy() != table["split"].to_numpy()).mean() > 0.2
 
