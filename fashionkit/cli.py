@@ -84,13 +84,14 @@ def _check_photos(paths, folders: bool = True) -> tuple[list[Path], int]:
 
 def _load_models(checkpoints: dict) -> tuple[dict, dict, dict]:
     """``(classifiers, views, image sizes)`` per model, from checkpoint files."""
+    for model, path in checkpoints.items():  # before the (slow) model code is imported
+        if not Path(path).is_file():
+            raise CliError(f"no trained {model} model at {path}; run `make all` first (or pass --artifacts)")
     from .train import load_checkpoint
 
     clfs, views, sizes = {}, {}, {}
     for model, path in checkpoints.items():
         path = Path(path)
-        if not path.is_file():
-            raise CliError(f"no trained {model} model at {path}; run `make all` first (or pass --artifacts)")
         clfs[model] = load_checkpoint(path)
         views[model], sizes[model] = list(clfs[model].extra_["views"]), tuple(clfs[model].extra_["image_size"])
     return clfs, views, sizes
