@@ -65,7 +65,7 @@ def _check_photos(paths, folders: bool = True) -> tuple[list[Path], int]:
     """
     from .images import ImageProblem, load_image
 
-    good, problems = [], []
+    good = []
     files, problems = _existing(paths, folders)
     for path in files:
         try:
@@ -82,19 +82,14 @@ def _check_photos(paths, folders: bool = True) -> tuple[list[Path], int]:
     return good, len(problems)
 
 
-def _load_models(checkpoints: dict) -> tuple[dict, dict, dict]:
-    """``(classifiers, views, image sizes)`` per model, from checkpoint files."""
+def _load_models(checkpoints: dict) -> dict:
+    """The classifier of each model, from checkpoint files (each holds the views and size it reads)."""
     for model, path in checkpoints.items():  # before the (slow) model code is imported
         if not Path(path).is_file():
             raise CliError(f"no trained {model} model at {path}; run `make all` first (or pass --artifacts)")
     from .train import load_checkpoint
 
-    clfs, views, sizes = {}, {}, {}
-    for model, path in checkpoints.items():
-        path = Path(path)
-        clfs[model] = load_checkpoint(path)
-        views[model], sizes[model] = list(clfs[model].extra_["views"]), tuple(clfs[model].extra_["image_size"])
-    return clfs, views, sizes
+    return {model: load_checkpoint(Path(path)) for model, path in checkpoints.items()}
 
 
 def predict(args) -> int:
@@ -106,7 +101,7 @@ def predict(args) -> int:
     if not files:
         raise CliError("no photo to read" if problems else "no photo given")
     try:
-        clfs, _, _ = _load_models({m: Path(args.artifacts) / p for m, p in CHECKPOINTS.items()})
+        clfs = _load_models({m: Path(args.artifacts) / p for m, p in CHECKPOINTS.items()})
     except CliError:
         _check_photos(files)  # no models: still say which photos could not be read (none readable: that error)
         raise
@@ -216,7 +211,7 @@ def recommend(args) -> int:
     except FileNotFoundError as exc:
         raise CliError(f"no saved recommender in {bundle_dir} ({exc}); run `make all` first") from None
     meta = bundle.meta
-    clfs, _, _ = _load_models({m: Path(args.artifacts) / p for m, p in CHECKPOINTS.items()})
+    clfs = _load_models({m: Path(args.artifacts) / p for m, p in CHECKPOINTS.items()})
     probas = rec.photo_probas(photos, clfs, meta["views"], meta["image_sizes"])
     vector = rec.outfit_vector_of(probas)
     itself = rec.collection_match(bundle.collection, photos[0])

@@ -21,6 +21,15 @@ from .schema import heads
 __all__ = ["predict_images", "predict_photos", "read_outfits", "photo_throughput", "end_to_end", "agreement"]
 
 
+def _joined(parts: list, model: str) -> tuple[dict, pd.DataFrame]:
+    """``(probabilities, boxes)`` of consecutive chunks of photos, each a ``(probas, boxes)`` pair;
+    no chunk: empty arrays of the model's heads."""
+    if not parts:
+        return {h.key: np.zeros((0, h.n_classes), dtype=np.float32) for h in heads(model)}, pd.DataFrame()
+    return ({k: np.concatenate([p[0][k] for p in parts]) for k in parts[0][0]},
+            pd.concat([p[1] for p in parts], ignore_index=True))
+
+
 def predict_photos(clf, paths, view_names, image_size, view_size=None, batch_size: int = 32,
                    progress: bool = False, segmenter=None, return_boxes: bool = False):
     """Every head's class probabilities for photo files, averaged over ``view_names``.
@@ -38,12 +47,7 @@ def predict_photos(clf, paths, view_names, image_size, view_size=None, batch_siz
     parts = [predict_images(clf, [load_image(p) for p in paths[i:i + batch_size]], view_names, image_size,
                             paths[i:i + batch_size], view_size, batch_size, segmenter, return_boxes=True)
              for i in tqdm(range(0, len(paths), batch_size), desc="photos", unit="batch", disable=not progress)]
-    if not parts:
-        probas = {h.key: np.zeros((0, h.n_classes), dtype=np.float32) for h in heads(clf.model)}
-        found = pd.DataFrame()
-    else:
-        probas = {k: np.concatenate([p[0][k] for p in parts]) for k in parts[0][0]}
-        found = pd.concat([p[1] for p in parts], ignore_index=True)
+    probas, found = _joined(parts, clf.model)
     return (probas, found) if return_boxes else probas
 
 
@@ -174,16 +178,7 @@ def read_outfits(clfs: dict, paths, batch_size: int = 32, progress: bool = False
                                                boxes=boxes if seg is not None and getattr(clf, "segmenter_", None)
                                                is not None else None))
         answered.extend(names)
-    out = {}
-    for model, clf in clfs.items():
-        if parts[model]:
-            probas = {k: np.concatenate([p[0][k] for p in parts[model]]) for k in parts[model][0][0]}
-            found = pd.concat([p[1] for p in parts[model]], ignore_index=True)
-        else:
-            probas = {h.key: np.zeros((0, h.n_classes), dtype=np.float32) for h in heads(clf.model)}
-            found = pd.DataFrame()
-        out[model] = (probas, found)
-    return answered, out
+    return answered, {model: _joined(parts[model], clf.model) for model, clf in clfs.items()}
 
 
 def end_to_end(clfs: dict, paths, engine: str = "auto", batch_size: int = 32) -> dict:
