@@ -409,7 +409,7 @@ def extract_features(
         meta = {"paths": paths, "views": {}}
     frozen.eval()
     engine = resolve_engine(engine)
-    run = None
+    run = runner(frozen, engine)
     for view in views:
         want = _meta_for(frozen, paths, view, image_size, config)
         want["engine"] = engine
@@ -431,7 +431,6 @@ def extract_features(
         if have.get("complete") and _same_meta(have, want) and (root / f"{view.name}.npy").is_file():
             continue
         t0 = time.perf_counter()
-        run = run or runner(frozen, engine)
         out = None
         with torch.inference_mode():
             for start in tqdm(range(0, len(todo), batch_size), desc=f"features {view.name}",

@@ -9,15 +9,13 @@ extraction, the others load the cache (see :mod:`fashionkit.features`).
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from .features import VIEWS, extract_features, view_spec
-from .inference import photo_throughput, predict_images, predict_photos  # noqa: F401 (moved; old name)
+from .features import extract_features, view_spec
 from .models import create_model
 from .schema import heads, label_columns
 
@@ -92,8 +90,7 @@ def model_views(manifest: pd.DataFrame, model: str, view_names, features_dir, ba
     paths = manifest["path"].to_numpy()[rows].tolist()
     cache_dir = Path(features_dir) / f"{backbone}_cut{trainable_blocks}_{'+'.join(model_sources(model))}"
     net = create_model(backbone, heads=heads(model), pretrained=True, trainable_blocks=trainable_blocks)
-    specs = [VIEWS[name] if view_size is None else replace(VIEWS[name], size=tuple(view_size))
-             for name in view_names]
+    specs = [view_spec(name, view_size) for name in view_names]
     boxes = read_boxes(features_dir) if any(s.garment for s in specs) else None
     cache = extract_features(net.frozen, paths, views=specs,
                              image_size=tuple(image_size), batch_size=batch_size, cache_path=cache_dir,
