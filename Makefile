@@ -77,8 +77,10 @@ $(BOOK_HTML): $(EXECUTED) $(shell find book -type f) fashionkit/bookpages.py fas
 bench: $(STAMP)
 	$(PY) -m fashionkit.bench
 
+# Two processes, one file each at a time: the notebook chain (tests/test_chain.py) runs in one
+# while the other takes the remaining files.
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks

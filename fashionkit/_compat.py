@@ -18,9 +18,10 @@ from __future__ import annotations
 import importlib.machinery
 import importlib.util
 import logging
+import sys
 from pathlib import Path
 
-__all__ = ["ensure_torchvision"]
+__all__ = ["ensure_torchvision", "shim_before_torchvision"]
 
 log = logging.getLogger(__name__)
 
@@ -81,3 +82,26 @@ def ensure_torchvision() -> bool:
     _LIB = lib
     log.info("torchvision C++ extension unavailable; registered op schemas %s", missing)
     return True
+
+
+class _BeforeTorchvision:
+    """A meta-path entry that applies :func:`ensure_torchvision` just before the first
+    ``import torchvision`` (by timm or anyone) and then steps aside: it finds nothing
+    itself, so the normal import goes on.  ``import fashionkit`` thus stays free of torch
+    (the command line answers ``--help`` or a bad photo without loading it)."""
+
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name == "torchvision":
+            sys.meta_path[:] = [f for f in sys.meta_path if f is not _BeforeTorchvision]
+            ensure_torchvision()
+        return None
+
+
+def shim_before_torchvision() -> None:
+    """Arrange for :func:`ensure_torchvision` to run before torchvision is first imported
+    (at once if it already is)."""
+    if "torchvision" in sys.modules:
+        ensure_torchvision()
+    elif _BeforeTorchvision not in sys.meta_path:
+        sys.meta_path.insert(0, _BeforeTorchvision)

@@ -93,8 +93,6 @@ def _load_models(checkpoints: dict) -> dict:
 
 
 def predict(args) -> int:
-    from .inference import read_outfits
-
     files, problems = _existing(args.photos)
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
@@ -105,6 +103,8 @@ def predict(args) -> int:
     except CliError:
         _check_photos(files)  # no models: still say which photos could not be read (none readable: that error)
         raise
+    from .inference import read_outfits  # after the checks: a usage problem never waits for torch
+
     failed = len(problems)
 
     def report(problem: str) -> None:  # each photo is decoded once, by the models' reader

@@ -29,19 +29,41 @@ def smoke_chain(tmp_path_factory, shared_data) -> Path:
     """Every notebook run in order on the tiny profile of ``tests/smoke_params.yaml``, as
     under make (each reads what the ones before it wrote); returns the artifacts folder
     (``<folder>/<notebook>/...``, executed copies beside them).  Run once per session: the
-    notebook test and the command-line test both read it."""
+    tests of ``test_chain.py`` read it.
+
+    One kernel runs the whole chain, to pay the imports (torch, timm, numba ...) once
+    instead of seven times (about 40 s of a ~3 min chain).  Before each notebook its
+    namespace is emptied (``%reset -f``), figures closed and matplotlib's settings
+    restored, so a notebook that used a name only an earlier one defines still fails;
+    what survives is module state (imported modules and their caches).  ``make all``
+    keeps one kernel per notebook."""
+    import nbformat
     import papermill as pm
     import yaml
+    from jupyter_client.manager import KernelManager
 
     smoke = yaml.safe_load((PROJECT / "tests" / "smoke_params.yaml").read_text())
     tmp = tmp_path_factory.mktemp("chain")
-    for nb in sorted((PROJECT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
-        params = yaml.safe_load((PROJECT / "params" / f"{nb.stem}.yaml").read_text()) or {}
-        for key, value in smoke[nb.stem].items():
-            params[key] = (value.format(tmp=tmp) if isinstance(value, str)
-                           else [v.format(tmp=tmp) if isinstance(v, str) else v for v in value]
-                           if isinstance(value, list) else value)
-        params["artifacts_dir"] = str(tmp / nb.stem)
-        pm.execute_notebook(str(nb), str(tmp / nb.name), parameters=params, cwd=str(PROJECT / "notebooks"),
-                            kernel_name="python3", progress_bar=False)
+    fresh = nbformat.v4.new_code_cell(
+        "get_ipython().run_line_magic('reset', '-f')\n"
+        "import matplotlib, matplotlib.pyplot\n"
+        "matplotlib.pyplot.close('all')\n"
+        "matplotlib.rcdefaults()\n"
+        "matplotlib.use('module://matplotlib_inline.backend_inline')")
+    km = KernelManager(kernel_name="python3")  # started by the first notebook, kept for the rest
+    try:
+        for nb in sorted((PROJECT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+            params = yaml.safe_load((PROJECT / "params" / f"{nb.stem}.yaml").read_text()) or {}
+            for key, value in smoke[nb.stem].items():
+                params[key] = (value.format(tmp=tmp) if isinstance(value, str)
+                               else [v.format(tmp=tmp) if isinstance(v, str) else v for v in value]
+                               if isinstance(value, list) else value)
+            params["artifacts_dir"] = str(tmp / nb.stem)
+            node = nbformat.read(nb, as_version=4)
+            node.cells.insert(0, fresh)
+            pm.execute_notebook(node, str(tmp / nb.name), parameters=params, cwd=str(PROJECT / "notebooks"),
+                                kernel_name="python3", progress_bar=False, km=km)
+    finally:
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
     return tmp

@@ -1,0 +1,152 @@
+"""Everything that reads the notebook chain run on the smoke profile (``conftest.smoke_chain``):
+the chain itself, the views each model trained on, and the command line on the chain's models.
+
+They share one file because ``make test`` spreads the test files over two processes
+(``pytest -n 2 --dist loadfile``): in one file they run in one process, so the chain (about
+two minutes) runs once while the other process takes the rest of the suite."""
+
+import pandas as pd
+import pytest
+import yaml
+
+from fashionkit import cli
+from fashionkit.data import PROJECT_ROOT
+from fashionkit.schema import heads
+
+NOTEBOOKS = sorted((PROJECT_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+@pytest.fixture()
+def photo(shared_data):
+    return shared_data / "ccp" / "images" / "0005.jpg"
+
+
+@pytest.fixture()
+def corrupt(tmp_path):
+    path = tmp_path / "holiday.jpg"
+    path.write_bytes(b"\xff\xd8\xff\xe0 this is not a photo" * 4)
+    return path
+
+
+def test_the_notebook_chain_runs_on_the_smoke_profile(smoke_chain):
+    """01 -> 02 -> ... -> 07 (the ``smoke_chain`` fixture): each writes its artifacts."""
+    for nb in NOTEBOOKS:
+        assert (smoke_chain / nb.name).is_file(), f"{nb.stem} was not executed"
+        assert any((smoke_chain / nb.stem).iterdir()), f"{nb.stem} wrote no artifacts"
+
+
+@pytest.mark.parametrize("stem,model", [("03_train_top", "top"), ("04_train_bottom", "bottom")])
+def test_each_trained_model_saw_exactly_its_params_views(smoke_chain, stem, model):
+    """The kept model trains on ``views``, the reference on ``reference_views``; the levers' extra
+    views are cached beside them but must not leak into either."""
+    from fashionkit.train import load_checkpoint
+
+    params = yaml.safe_load((PROJECT_ROOT / "params" / f"{stem}.yaml").read_text())
+    kept = load_checkpoint(smoke_chain / stem / f"{model}_model.pt")
+    reference = load_checkpoint(smoke_chain / stem / f"{model}_model_fixed.pt")
+    assert kept.extra_["trained_views"] == params["views"]
+    assert reference.extra_["trained_views"] == params["reference_views"]
+    lever_views = {v for change in params["levers"].values() for v in change.get("views", [])}
+    assert lever_views - set(params["views"]), "the lever adds a view; otherwise this test proves nothing"
+
+
+
+def test_predict_prints_every_head_of_both_models(smoke_chain, photo, capsys):
+    assert cli.main(["--artifacts", str(smoke_chain), "predict", str(photo)]) == 0
+    out = capsys.readouterr().out
+    for head in heads():
+        line = next(line for line in out.splitlines() if line.strip().startswith(head.en + " "))
+        shares = [float(part.rsplit(" ", 1)[1].rstrip("%")) for part in line.split("  ")[-1].split(" · ")]
+        assert len(shares) == head.n_classes and abs(sum(shares) - 100) < 0.5, line
+
+
+def test_recommend_prints_and_saves_k_distinct_outfits_never_the_photo_itself(smoke_chain, shared_data, tmp_path,
+                                                                              capsys):
+    collection = pd.read_csv(smoke_chain / "07_autoencoder_recommend" / "collection.csv", dtype={"image": str})
+    own = collection["path"].iloc[0]
+    saved = tmp_path / "neighbours.csv"
+    assert cli.main(["--artifacts", str(smoke_chain), "recommend", own, "-k", "3", "--save", str(saved)]) == 0
+    out = capsys.readouterr().out
+    assert "left out" in out  # the photo is one of the collection's
+    table = pd.read_csv(saved, dtype={"image": str})
+    assert len(table) == 3 and table["image"].is_unique
+    assert collection["image"].iloc[0] not in set(table["image"])
+    assert (table["distance"].diff().dropna() >= 0).all()
+    assert set(table["image"]) <= set(collection["image"])
+
+
+def test_a_mixed_batch_answers_every_good_photo_and_reports_every_bad_one(smoke_chain, shared_data, tmp_path,
+                                                                          corrupt, capsys):
+    good = [shared_data / "ccp" / "images" / "0005.jpg", shared_data / "cad" / "images" / "000003.jpg"]
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    batch = [good[0], corrupt, tmp_path / "absent.jpg", empty, good[1]]
+    assert cli.main(["--artifacts", str(smoke_chain), "predict", *map(str, batch)]) == 1
+    captured = capsys.readouterr()
+    answered = [line for line in captured.out.splitlines() if not line.startswith(" ")]
+    assert answered == [str(p) for p in good]
+    errors = [line for line in captured.err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 3 and all(str(p) in "\n".join(errors) for p in (corrupt, empty, tmp_path / "absent.jpg"))
+
+
+def test_a_folder_is_read_recursively(smoke_chain, shared_data, tmp_path, capsys):
+    import shutil
+
+    nested = tmp_path / "album" / "summer"
+    nested.mkdir(parents=True)
+    shutil.copy(shared_data / "ccp" / "images" / "0005.jpg", nested / "a.jpg")
+    shutil.copy(shared_data / "ccp" / "images" / "0006.jpg", tmp_path / "album" / "b.JPG")
+    (tmp_path / "album" / "readme.txt").write_text("not a photo")
+    assert cli.main(["--artifacts", str(smoke_chain), "predict", str(tmp_path / "album")]) == 0
+    answered = [line for line in capsys.readouterr().out.splitlines() if not line.startswith(" ")]
+    assert sorted(answered) == sorted([str(tmp_path / "album" / "b.JPG"), str(nested / "a.jpg")])
+    (tmp_path / "nothing").mkdir()
+    assert cli.main(["--artifacts", str(smoke_chain), "predict", str(tmp_path / "nothing")]) == 1
+    assert "no photos" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_machine_readable_answers_hold_every_head(smoke_chain, shared_data, tmp_path, fmt):
+    import json
+
+    photos = [shared_data / "ccp" / "images" / "0005.jpg", shared_data / "cad" / "images" / "000003.jpg"]
+    target = tmp_path / f"answers.{fmt}"
+    assert cli.main(["--artifacts", str(smoke_chain), "predict", *map(str, photos), "--format", fmt,
+                     "--output", str(target)]) == 0
+    table = pd.read_csv(target) if fmt == "csv" else pd.DataFrame(json.loads(target.read_text()))
+    assert table["path"].tolist() == [str(p) for p in photos]
+    for head in heads():
+        assert table[head.key].isin(head.names).all()
+        probs = table[[f"{head.key}.{c}" for c in head.names]].to_numpy(float)
+        assert abs(probs.sum(axis=1) - 1).max() < 1e-3
+    assert {"top_box", "bottom_box", "note", "top_model_split"} <= set(table.columns)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_recommend_writes_machine_readable_neighbours_and_a_sheet(smoke_chain, shared_data, tmp_path, fmt):
+    import json
+
+    from PIL import Image
+
+    photo = shared_data / "cad" / "images" / "000003.jpg"  # not in the smoke collection
+    target, sheet = tmp_path / f"neighbours.{fmt}", tmp_path / "sheet.png"
+    assert cli.main(["--artifacts", str(smoke_chain), "recommend", str(photo), "-k", "3", "--format", fmt,
+                     "--output", str(target), "--sheet", str(sheet)]) == 0
+    table = pd.read_csv(target, dtype={"image": str}) if fmt == "csv" else pd.DataFrame(json.loads(target.read_text()))
+    assert table["query"].eq(str(photo)).all() and table["rank"].tolist() == [1, 2, 3]
+    assert (table["distance"].diff().dropna() >= 0).all()
+    for head in heads():
+        assert table[head.key].isin(head.names).all()
+    with Image.open(sheet) as img:
+        assert img.size == (round(2.3 * 4 * 100), round(3.9 * 100))  # the query and 3 neighbours, 100 dpi
+
+
+def test_predict_sheet_draws_every_photo(smoke_chain, shared_data, tmp_path, capsys):
+    from PIL import Image
+
+    photos = [shared_data / "ccp" / "images" / "0005.jpg", shared_data / "cad" / "images" / "000003.jpg"]
+    sheet = tmp_path / "answers.png"
+    assert cli.main(["--artifacts", str(smoke_chain), "predict", *map(str, photos), "--sheet", str(sheet)]) == 0
+    with Image.open(sheet) as img:
+        assert img.size == (round((1.9 * 2 + 1.0) * 100), round(2.6 * 100))  # one row of two photos
+    assert "saved" in capsys.readouterr().err
