@@ -4,10 +4,12 @@ draws each process's sampler handed its loader.
 
     python -m torch.distributed.run --standalone --nproc_per_node 2 tests/ddp_worker.py PARAMS OUT
 
-The launcher was measured against ``torch.multiprocessing`` spawning the two processes from
-the test with ``torchrun``'s environment set by hand: on the busy 2-core test machine the
-launcher took 29-34 s wall for the whole run, the spawned pair 38-39 s (after the parent's
-own imports), so the test uses the launcher, which is also what a user runs.
+The launcher was measured against ``torch.multiprocessing`` spawning the two processes and
+against two plain subprocesses given ``torchrun``'s environment by hand: on the 2-core test
+machine (load about 5 from other work) the test's shared run took 36-41 s with the launcher,
+42-43 s with plain subprocesses and 56 s spawned (about 27 s of CPU time with the launcher,
+most of it the two processes importing torch and timm), so the test uses the launcher, which
+is also what a user runs.
 """
 
 from __future__ import annotations

@@ -75,6 +75,7 @@ def runs(params_file):
     proc = subprocess.Popen([*launch, str(Path(ddp_worker.__file__)), str(params_file), str(root / "two")],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each of the two processes: a second thread only competes with them
     try:
         single = ddp_worker.run(params_file, root / "one")
     finally:
