@@ -23,11 +23,12 @@ ART_DIR   := $(abspath $(BUILD))/artifacts
 # the same folder as seen from notebooks/ (papermill's cwd), so the book shows no machine's absolute path
 ART_NB    := $(shell realpath -m --relative-to=notebooks $(BUILD))/artifacts
 EXECUTED  := $(addprefix $(NB_DIR)/,$(addsuffix .ipynb,$(NOTEBOOKS)))
-# bookpages, booktags, bench and cli only render the book / time / serve the shell: editing them reruns no notebook.
-PKG       := $(filter-out fashionkit/bookpages.py fashionkit/booktags.py fashionkit/bench.py fashionkit/cli.py fashionkit/__main__.py,$(wildcard fashionkit/*.py)) params/splits.csv
+# bookpages, booktags, bench, cli and train_gpu only render the book / time / serve the shell / train the GPU
+# profile: editing them reruns no notebook.
+PKG       := $(filter-out fashionkit/bookpages.py fashionkit/booktags.py fashionkit/bench.py fashionkit/cli.py fashionkit/__main__.py fashionkit/train_gpu.py,$(wildcard fashionkit/*.py)) params/splits.csv
 BOOK_HTML := $(BUILD)/book/_build/html/index.html
 
-.PHONY: all venv data notebooks book test bench lab clean
+.PHONY: all venv data notebooks book test bench lab clean train-gpu
 
 all: notebooks book
 
@@ -81,6 +82,18 @@ bench: $(STAMP)
 # while the other takes the remaining files.
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2 --dist loadfile
+
+# The GPU profile (params/gpu/, fashionkit.train_gpu), not part of `all`: MODEL=top|bottom on NPROC GPUs
+# of this machine (one process per GPU; NPROC=1 is the plain single-process run). On NNODES machines,
+# run the same command on each with RDZV=host:port of the first. Writes build/artifacts/gpu/<params>/.
+MODEL  ?= top
+NPROC  ?= 1
+NNODES ?= 1
+RDZV   ?=
+train-gpu: $(NB_DIR)/01_data_audit.ipynb
+	$(PY) -m torch.distributed.run --nproc_per_node $(NPROC) --nnodes $(NNODES) \
+		$(if $(RDZV),--rdzv-backend c10d --rdzv-endpoint $(RDZV),--standalone) \
+		-m fashionkit.train_gpu params/gpu/$(if $(filter bottom,$(MODEL)),04_train_bottom,03_train_top).yaml
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks

@@ -39,6 +39,7 @@ from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
+from . import distributed
 from .images import load_image
 from .runtime import resolve_engine, runner
 
@@ -393,6 +394,10 @@ def extract_features(
     ``boxes`` maps each path to its garment boxes (``{"top": (l, t, r, b), "bottom": ...}``,
     :func:`fashionkit.localise.garment_boxes`); views with a ``garment`` need it, and their
     cache is keyed by a digest of those boxes too.
+    Under ``torchrun`` (:mod:`fashionkit.distributed`) each process computes its share of
+    every global batch of ``batch_size`` rows per process; rank 0 gathers them in order and
+    alone writes the cache (the same files as one process writes), which every rank then
+    opens: ``cache_path`` must be a folder all machines see.
     """
     config = dict(config or getattr(frozen, "data_config", None) or {})
     if not {"mean", "std"} <= set(config):
@@ -408,6 +413,8 @@ def extract_features(
     if meta.get("paths") != paths:
         meta = {"paths": paths, "views": {}}
     frozen.eval()
+    ctx = distributed.init_from_env()
+    progress = progress and ctx.is_main
     engine = resolve_engine(engine)
     run = runner(frozen, engine)
     for view in views:
@@ -428,31 +435,44 @@ def extract_features(
                                "locate them first (chapter 2 writes them for every photo of the manifest)")
             want["boxes_digest"] = _digest([tuple(boxes[p][view.garment]) for p in paths])
         have = meta["views"].get(view.name, {})
-        if have.get("complete") and _same_meta(have, want) and (root / f"{view.name}.npy").is_file():
+        cached = have.get("complete") and _same_meta(have, want) and (root / f"{view.name}.npy").is_file()
+        if distributed.broadcast_object(cached, ctx):  # rank 0's cache decides
             continue
         t0 = time.perf_counter()
         out = None
+        mine, step = distributed.shard(todo, ctx), batch_size * ctx.world_size
         with torch.inference_mode():
-            for start in tqdm(range(0, len(todo), batch_size), desc=f"features {view.name}",
+            for start in tqdm(range(0, len(todo), step), desc=f"features {view.name}",
                               unit="batch", disable=not progress):
-                at = todo[start:start + batch_size]
-                batch = torch.stack([prepare_image(load_image(paths[i]), view, image_size, config,
-                                                   view_seed(view, paths[i]),
-                                                   None if view.garment is None else boxes[paths[i]][view.garment])
-                                     for i in at])
-                maps = run(batch).to(torch.float16).contiguous().numpy()
+                at = mine[start // ctx.world_size:start // ctx.world_size + batch_size]
+                maps = np.empty(0, np.float16)  # a rank may have no row of the last global batch
+                if len(at):
+                    batch = torch.stack([prepare_image(load_image(paths[i]), view, image_size, config,
+                                                       view_seed(view, paths[i]),
+                                                       None if view.garment is None
+                                                       else boxes[paths[i]][view.garment])
+                                         for i in at])
+                    maps = run(batch).to(torch.float16).contiguous().numpy()
+                if ctx.distributed:  # every rank's share of the global batch, in order
+                    at = todo[start:start + step]
+                    maps = distributed.gather_rows(maps, len(at), ctx)
+                if not ctx.is_main:
+                    continue
                 if out is None:
                     out = np.lib.format.open_memmap(root / f"{view.name}.npy", mode="w+", dtype=np.float16,
                                                     shape=(len(paths), *maps.shape[1:]))
                     if len(todo) < len(paths):
                         out[:] = np.nan
                 out[at] = maps
+        if not ctx.is_main:  # rank 0 writes the maps and the meta
+            continue
         out.flush()
         shape = list(out.shape)
         del out
         meta["views"][view.name] = {**want, "shape": shape, "seconds": round(time.perf_counter() - t0, 1),
                                     "complete": True}
         meta_file.write_text(json.dumps(meta, indent=1))
+    distributed.barrier(ctx)
     return load_features(root, names)
 
 

@@ -26,12 +26,31 @@ Choices:
 * mixed precision (bfloat16 where supported, else float16 with loss scaling) on CUDA only;
 * the epoch kept has the best mean macro-F1 on the validation frame.
 
+Several GPUs or machines: under ``torchrun`` (see :mod:`fashionkit.distributed`) the same
+call trains with ``DistributedDataParallel``.  ``clf.batch_size`` is the **global** batch,
+each of the ``W`` processes takes ``batch_size / W`` rows of it, and the learning rate and
+the SGDR steps are those of the global batch.  The epoch's draws are made once, as in one
+process, and rank ``r`` takes every ``W``-th (no ``DistributedSampler``, which would redraw
+and undo the oversampling), so the ranks' batches together are the single-process batches.
+Each rank's loss is its rows' share of the global batch's :func:`masked_cross_entropy`
+(summed per head and divided by that head's labelled rows, or class weights, in the whole
+global batch, known to every rank from the shared draws), times ``W`` since DDP averages
+the gradients: the gradient is the single-process one up to float rounding.  What still
+differs: batch norm's batch statistics (per rank unless ``sync_bn``, which needs GPUs), the
+random streams of augmentation and dropout (seeded per rank), and a last global batch with
+fewer rows than processes, which is skipped (one process skips fewer than 2 rows).
+Validation photos are split by rank and gathered in order; rank 0 scores, keeps the best
+epoch and broadcasts the decision, so every rank returns the same fitted classifier; only
+rank 0 shows progress.  Writing files is the caller's job, on rank 0
+(:mod:`fashionkit.train_gpu`).
+
 Checkpoints: the net is built with every block in ``upper`` (``net_.trainable_blocks``
 = the backbone's block count), so a checkpoint must be rebuilt with that value.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 from collections.abc import Sequence
@@ -40,11 +59,12 @@ import numpy as np
 import pandas as pd
 import torch
 from PIL import Image
+import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
-from . import augment, sampling
+from . import augment, distributed, sampling
 from .evaluate import score_table
 from .features import WHOLE, ViewSpec, prepare_image, stage_boundaries
 from .images import load_image
@@ -141,24 +161,30 @@ class EpochSampler(Sampler):
 
     With ``weights`` (:func:`fashionkit.sampling.sample_weights`): ``n`` draws with
     replacement (:func:`fashionkit.sampling.epoch_indices`, a seeded
-    ``WeightedRandomSampler``); without: a permutation.
+    ``WeightedRandomSampler``); without: a permutation.  ``rank`` / ``world_size``: the
+    epoch is drawn whole, the same on every rank, and this sampler yields rank ``rank``'s
+    share (every ``world_size``-th draw, :func:`fashionkit.distributed.shard`).
     """
 
-    def __init__(self, n: int, weights: np.ndarray | None = None, seed: int = 0):
+    def __init__(self, n: int, weights: np.ndarray | None = None, seed: int = 0, rank: int = 0,
+                 world_size: int = 1):
         self.n, self.weights, self.seed, self.epoch = int(n), weights, int(seed), 0
+        self.rank, self.world_size = int(rank), int(world_size)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
-        return self.n
+        return len(range(self.rank, self.n, self.world_size))
+
+    def epoch_order(self) -> np.ndarray:
+        """Every draw of the epoch, all ranks' shares together (the single-process order)."""
+        if self.weights is not None:
+            return sampling.epoch_indices(self.weights, self.seed, self.epoch, size=self.n)
+        return np.random.default_rng([self.seed, self.epoch]).permutation(self.n)
 
     def __iter__(self):
-        if self.weights is not None:
-            order = sampling.epoch_indices(self.weights, self.seed, self.epoch, size=self.n)
-        else:
-            order = np.random.default_rng([self.seed, self.epoch]).permutation(self.n)
-        return iter(order.tolist())
+        return iter(self.epoch_order()[self.rank::self.world_size].tolist())
 
 
 # --------------------------------------------------------------------------- model
@@ -199,8 +225,16 @@ def _loader(dataset, batch_size, num_workers, device, sampler=None, generator=No
 
 
 def _predict_net(net, frame, views: Sequence[ViewSpec], image_size, batch_size, num_workers, device,
-                 progress=False) -> dict[str, np.ndarray]:
-    """Softmax per head, averaged over ``views`` (eval transform)."""
+                 progress=False, ctx: distributed.Context | None = None) -> dict[str, np.ndarray]:
+    """Softmax per head, averaged over ``views`` (eval transform).
+
+    Under several processes (``ctx``) each rank predicts its share of the rows and every
+    rank gets all of them back, in ``frame``'s order.
+    """
+    ctx = ctx or distributed.Context(device=device)
+    n = len(frame)
+    if ctx.distributed:
+        frame = frame.iloc[distributed.shard(np.arange(n), ctx)]
     net.eval()
     out = None
     for view in views:
@@ -208,19 +242,62 @@ def _predict_net(net, frame, views: Sequence[ViewSpec], image_size, batch_size, 
         parts = {k: [] for k in net.heads}
         with torch.inference_mode():
             for x, _ in tqdm(_loader(data, batch_size, num_workers, device), desc=f"predict {view.name}",
-                             disable=not progress, leave=False):
+                             disable=not (progress and ctx.is_main), leave=False):
                 x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
                 with _autocast(device)[0]:
                     logits = net(x)
                 for key, value in logits.items():
                     parts[key].append(value.float().softmax(dim=1).cpu().numpy())
-        proba = {k: np.concatenate(v) for k, v in parts.items()}
+        proba = {k: np.concatenate(v) if v else np.empty((0, net.heads[k].out_features), np.float32)
+                 for k, v in parts.items()}
         out = proba if out is None else {k: out[k] + proba[k] for k in out}
-    return {k: v / len(views) for k, v in out.items()}
+    return distributed.gather_rows({k: v / len(views) for k, v in out.items()}, n, ctx)
 
 
 def _mirrored(view: ViewSpec) -> ViewSpec:
     return ViewSpec(f"{view.name}_mirrored", view.box, not view.flip, view.size)
+
+
+def _rank_seed(seed: int, rank: int) -> int:
+    """The seed of rank ``rank``'s augmentation and dropout streams (rank 0: ``seed`` itself)."""
+    return seed if rank == 0 else int(np.random.SeedSequence([seed, rank]).generate_state(1)[0])
+
+
+def _denominators(targets: dict[str, np.ndarray], rows: np.ndarray, class_weights) -> dict[str, float]:
+    """Per head, what :func:`masked_cross_entropy` divides the global batch ``rows``'s summed loss by:
+    the labelled rows, or the sum of their class weights."""
+    out = {}
+    for key, target in targets.items():
+        labels = target[rows]
+        labels = labels[labels >= 0]
+        out[key] = (float(len(labels)) if class_weights is None
+                    else float(class_weights[key].cpu().numpy()[labels].sum()))
+    return out
+
+
+def _shard_loss(logits, targets, denominators: dict[str, float], world_size: int,
+                label_smoothing: float = 0.0, class_weights=None) -> torch.Tensor:
+    """This rank's share of the global batch's :func:`masked_cross_entropy`, times ``world_size``.
+
+    Each head's loss is summed over this rank's labelled rows and divided by the head's
+    ``denominators`` entry for the whole global batch (:func:`_denominators`), so the ranks'
+    values add up to the single-process loss; DDP averages the gradients over the ranks,
+    hence the factor ``world_size``.  A head without a labelled row here contributes 0 and
+    stays in the graph (DDP expects a gradient for every head).
+    """
+    total = None
+    for key, out in logits.items():
+        target = targets[key]
+        labelled = target >= 0
+        if bool(labelled.any()):
+            weight = None if class_weights is None else class_weights.get(key)
+            loss = F.cross_entropy(out[labelled], target[labelled], weight=weight,
+                                   label_smoothing=label_smoothing, reduction="sum")
+            loss = loss * (world_size / denominators[key])
+        else:
+            loss = out.sum() * 0.0
+        total = loss if total is None else total + loss
+    return total
 
 
 # --------------------------------------------------------------------------- fit / predict
@@ -228,7 +305,8 @@ def _mirrored(view: ViewSpec) -> ViewSpec:
 
 def fit_on_images(clf: AttributeClassifier, train_frame: pd.DataFrame, val_frame: pd.DataFrame,
                   view: ViewSpec = WHOLE, image_size: tuple[int, int] = (380, 254), recipe="light",
-                  num_workers: int = 0, device=None, *, val_flips: bool = False) -> AttributeClassifier:
+                  num_workers: int = 0, device=None, *, val_flips: bool = False,
+                  sync_bn: bool = True) -> AttributeClassifier:
     """Fine-tune every block of ``clf.backbone`` plus the heads on photos; return ``clf``.
 
     ``train_frame`` / ``val_frame``: manifest rows with ``path`` and the head columns of
@@ -241,22 +319,45 @@ def fit_on_images(clf: AttributeClassifier, train_frame: pd.DataFrame, val_frame
     label_smoothing, sgdr_t0, sgdr_t_mult, lr_min_ratio, sampling, sampling_power, seed,
     progress (``trainable_blocks`` and ``eval_views`` are CPU-profile settings, unused).
     The fitted net stays on ``device``; ``image_size_`` and ``view_`` record the input.
+
+    Under ``torchrun`` (module docstring): ``clf.batch_size`` is the global batch and must
+    be a multiple of the number of processes; ``device`` ``"cuda"`` means this process's
+    GPU (``LOCAL_RANK``); ``sync_bn`` computes batch-norm statistics over the global batch
+    on GPUs (``SyncBatchNorm``; ignored on CPU and in one process).  Every rank returns the
+    same classifier, its net a plain (unwrapped) :class:`~fashionkit.models.AttributeNet`.
     """
     heads = clf._heads()
     # settles (and checks) the rare-class strategy before any model or photo is touched
     weights, loss_weights = rare_class_weights(train_frame, heads, clf.sampling, clf.sampling_power)
     if recipe is not None:
         augment.get_recipe(recipe)  # a bad name fails before any photo is read
-    device = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
+    ctx = distributed.init_from_env(device)
+    device, world = ctx.device, ctx.world_size
+    if clf.batch_size % world:
+        raise ValueError(f"batch_size {clf.batch_size} is the global batch: it must be a multiple of the "
+                         f"{world} processes")
     torch.manual_seed(clf.seed)
     net = create_model(clf.backbone, heads=heads, pretrained=clf.pretrained,
                        trainable_blocks=count_blocks(clf.backbone), drop_rate=clf.drop_rate)
     net = net.to(device).to(memory_format=torch.channels_last)
+    plain, model, seed = net, net, _rank_seed(clf.seed, ctx.rank)
+    if ctx.distributed:
+        from torch.nn.parallel import DistributedDataParallel
 
-    data = ImageDataset(train_frame, heads, net.data_config, view, image_size, recipe=recipe, seed=clf.seed)
-    sampler = EpochSampler(len(data), weights, clf.seed)
-    loader = _loader(data, clf.batch_size, num_workers, device, sampler=sampler,
-                     generator=torch.Generator().manual_seed(clf.seed), persistent=True)
+        torch.manual_seed(seed)  # dropout: each rank its own masks
+        if sync_bn and device.type == "cuda":
+            from timm.layers import convert_sync_batchnorm
+
+            net = convert_sync_batchnorm(copy.deepcopy(plain))  # the plain net receives the kept weights
+        net.requires_grad_(True)  # DDP reduces the gradients of the parameters that need one when wrapped
+        # a probe epoch leaves the trunk out of the graph: DDP must look for unused parameters
+        model = DistributedDataParallel(net, device_ids=[device] if device.type == "cuda" else None,
+                                        find_unused_parameters=clf.probe_epochs > 0)
+
+    data = ImageDataset(train_frame, heads, net.data_config, view, image_size, recipe=recipe, seed=seed)
+    sampler = EpochSampler(len(data), weights, clf.seed, ctx.rank, world)
+    loader = _loader(data, clf.batch_size // world, num_workers, device, sampler=sampler,
+                     generator=torch.Generator().manual_seed(seed), persistent=True)
     if loss_weights is not None:
         loss_weights = {k: v.to(device) for k, v in loss_weights.items()}
     train_targets = encode_targets_np(train_frame, heads)
@@ -280,37 +381,50 @@ def fit_on_images(clf: AttributeClassifier, train_frame: pd.DataFrame, val_frame
         net.train()
         _set_backbone_mode(net, not probing)  # a probe: the backbone acts as fixed features
         sampler.set_epoch(epoch)
+        order = sampler.epoch_order()  # the global batches, which every rank knows
         total, seen = 0.0, 0
         bar = tqdm(loader, total=steps, desc=f"{clf.model} epoch {epoch + 1}/{clf.epochs}",
-                   disable=not clf.progress, leave=False)
+                   disable=not (clf.progress and ctx.is_main), leave=False)
         for s, (x, y) in enumerate(bar):
-            if len(x) < 2:  # batch norm needs two rows
+            rows = order[s * clf.batch_size:(s + 1) * clf.batch_size]
+            if len(rows) < max(2, world):  # batch norm needs two rows; every rank needs one
                 continue
             x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
             y = {k: v.to(device, non_blocking=True) for k, v in y.items()}
             with autocast:
-                logits = net(x)
-            loss = masked_cross_entropy({k: v.float() for k, v in logits.items()}, y,
-                                        label_smoothing=clf.label_smoothing, class_weights=loss_weights)
+                logits = model(x)
+            if ctx.distributed:
+                loss = _shard_loss({k: v.float() for k, v in logits.items()}, y,
+                                   _denominators(data.targets, rows, loss_weights), world,
+                                   label_smoothing=clf.label_smoothing, class_weights=loss_weights)
+            else:
+                loss = masked_cross_entropy({k: v.float() for k, v in logits.items()}, y,
+                                            label_smoothing=clf.label_smoothing, class_weights=loss_weights)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(opt)
             scaler.update()
             lr_trace.append((epoch + s / steps, opt.param_groups[1]["lr"], opt.param_groups[0]["lr"]))
             sched.step()
-            total += loss.item() * len(x)
-            seen += len(x)
-            bar.set_postfix(loss=f"{total / seen:.3f}")
-        proba = _predict_net(net, val_frame, val_views, image_size, clf.batch_size, num_workers, device)
-        scores = score_table(heads, val_targets, proba, train_targets)
-        row = history_row(epoch, probing, total / max(seen, 1), lr_trace, start, scores)
+            total += loss.item() * len(rows) / world  # this rank's share of the global batch's loss
+            seen += len(rows)
+            bar.set_postfix(loss=f"{total * world / seen:.3f}")
+        total = distributed.all_reduce_sum(total, ctx)
+        distributed.broadcast_buffers(net, ctx)  # rank 0's batch-norm statistics: all ranks validate one net
+        proba = _predict_net(net, val_frame, val_views, image_size, clf.batch_size, num_workers, device,
+                             ctx=ctx)
+        row = None
+        if ctx.is_main:  # rank 0 scores; the row (and so the best epoch) is broadcast
+            scores = score_table(heads, val_targets, proba, train_targets)
+            row = history_row(epoch, probing, total / max(seen, 1), lr_trace, start, scores)
+        row = distributed.broadcast_object(row, ctx)
         history.append(row)
         if best_state is None or row["val_mean_macro_f1"] > best_score:
             best_score, clf.best_epoch_ = row["val_mean_macro_f1"], epoch + 1
             best_state = {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}
     clf.image_size_ = tuple(image_size)
     clf.view_ = view
-    return finish_fit(clf, net, best_state, history, lr_trace, start)
+    return finish_fit(clf, plain, best_state, history, lr_trace, start)
 
 
 def predict_images(clf: AttributeClassifier, frame: pd.DataFrame, view: ViewSpec | None = None,
@@ -320,7 +434,9 @@ def predict_images(clf: AttributeClassifier, frame: pd.DataFrame, view: ViewSpec
 
     ``view`` / ``image_size`` default to those of :func:`fit_on_images`.  ``flips=True``
     averages with the mirrored photo.  ``device`` defaults to where ``clf.net_`` is
-    (passing another moves the net there).  Head columns are not needed.
+    (passing another moves the net there).  Head columns are not needed.  Under
+    ``torchrun`` each process predicts its share of the photos (on its own GPU when
+    ``device`` is CUDA) and every process returns all of them, in ``frame``'s order.
     """
     check_is_fitted(clf)
     view = view or getattr(clf, "view_", WHOLE)
@@ -329,7 +445,9 @@ def predict_images(clf: AttributeClassifier, frame: pd.DataFrame, view: ViewSpec
         raise ValueError("image_size is needed for a classifier not fitted by fit_on_images")
     net = clf.net_
     device = torch.device(device) if device is not None else next(net.parameters()).device
+    ctx = distributed.init_from_env(device)
+    device = ctx.device
     net.to(device)
     views = [view, _mirrored(view)] if flips else [view]
     return _predict_net(net, frame, views, image_size, batch_size, num_workers, device,
-                        progress=getattr(clf, "progress", False))
+                        progress=getattr(clf, "progress", False), ctx=ctx)
