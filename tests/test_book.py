@@ -251,3 +251,13 @@ def test_the_run_times_list_every_chapter():
         if (BUILT / f"{stem}.ipynb").is_file():
             assert f" {stem} " in text, f"reproducibility: no run time for {stem}"
 
+
+@needs_built_book
+def test_no_page_shows_a_path_of_this_machine():
+    from fashionkit.data import default_data_dir
+
+    paths = {str(PROJECT), str(default_data_dir().resolve()), str(Path.home()) + "/"}
+    for page in HTML.glob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        shown = [p for p in paths if p in text]
+        assert not shown, f"{page.name} shows {shown}"
