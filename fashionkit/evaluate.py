@@ -525,6 +525,8 @@ def calibration_line(calibration: pd.DataFrame) -> str:
     """What :func:`calibration_table` found, in one sentence (Markdown): the temperatures, which way
     they correct the raw model, and how the test ECE and NLL moved."""
     c = calibration.dropna(subset=["ece_before_%", "ece_after_%"])
+    if c.empty:
+        return "**Calibration.** No head has labelled test photos to measure a calibration on."
     better = int((c["ece_after_%"] < c["ece_before_%"]).sum())
     under, over = int((c["temperature"] < 1).sum()), int((c["temperature"] > 1).sum())
     sides = ([f"below 1 for {under} of {len(c)} heads (the raw model was under-confident there, and T < 1 "
