@@ -850,6 +850,7 @@ def shortfall_table(metrics: pd.DataFrame, targets: Mapping[str, Mapping[str, fl
     m = metrics.set_index("head") if "head" in metrics.columns else metrics
     acc_aims, f1_aims = dict(targets.get("accuracy", {})), dict(targets.get("macro_f1", {}))
     ceiling = dict(ceiling or {})
+    in_ci = target_comparison(m, acc_aims).set_index("head")["target_in_ci"]
     rows = []
     for key, r in m.iterrows():
         acc, lo, hi, f1 = (float(r[c]) for c in ("tta_%", "tta_ci_low_%", "tta_ci_high_%", "tta_macro_f1_%"))
@@ -860,7 +861,7 @@ def shortfall_table(metrics: pd.DataFrame, targets: Mapping[str, Mapping[str, fl
         if not (short > 0 or f1_short > 0):
             why.append("aim met" if np.isfinite(aim) else "no aim set")
         else:
-            if short > 0 and lo <= aim <= hi:
+            if short > 0 and in_ci[key]:
                 why.append("the aim lies inside the 95% interval: this test split cannot tell")
             if np.isfinite(allow) and short > 0:
                 if acc > allow:
