@@ -164,8 +164,9 @@ def fill_book(book_dir: Path, nb_dir: Path) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fashionkit.bookpages",
-                                     description="Fill the run times into the copied book's reproducibility page.")
+    parser = argparse.ArgumentParser(
+        prog="python -m fashionkit.bookpages",
+        description="Fill the run times into the copied book's reproducibility page.")
     parser.add_argument("book_dir", type=Path, help="the COPIED book folder (build/book), never book/")
     parser.add_argument("--notebooks", type=Path, default=PROJECT_ROOT / "build" / "nb",
                         help="the executed notebooks (default: build/nb)")

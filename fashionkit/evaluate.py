@@ -529,12 +529,15 @@ def calibration_line(calibration: pd.DataFrame) -> str:
         return "**Calibration.** No head has labelled test photos to measure a calibration on."
     better = int((c["ece_after_%"] < c["ece_before_%"]).sum())
     under, over = int((c["temperature"] < 1).sum()), int((c["temperature"] > 1).sum())
-    sides = ([f"below 1 for {under} of {len(c)} heads (the raw model was under-confident there, and T < 1 "
-              "sharpens its probabilities)"] if under else []) + \
-            ([f"above 1 for {over} of {len(c)} heads (over-confident, and T > 1 softens them)"] if over else [])
+    sides = []
+    if under:
+        sides.append(f"below 1 for {under} of {len(c)} heads (the raw model was under-confident there, and "
+                     "T < 1 sharpens its probabilities)")
+    if over:
+        sides.append(f"above 1 for {over} of {len(c)} heads (over-confident, and T > 1 softens them)")
     return (f"**Calibration.** The temperatures fitted on validation ({c['temperature'].min():.2f}–"
-            f"{c['temperature'].max():.2f}) are {' and '.join(sides) or '1 for every head'}. They lowered the "
-            f"test ECE on {better} of {len(c)} heads (mean {c['ece_before_%'].mean():.1f} → "
+            f"{c['temperature'].max():.2f}) are {' and '.join(sides) or '1 for every head'}. They lowered "
+            f"the test ECE on {better} of {len(c)} heads (mean {c['ece_before_%'].mean():.1f} → "
             f"{c['ece_after_%'].mean():.1f} points) and the mean NLL from {c['nll_before'].mean():.3f} to "
             f"{c['nll_after'].mean():.3f} nats.")
 
@@ -703,7 +706,8 @@ def read_targets(path=TARGETS_YAML) -> dict[str, dict[str, float]]:
 
     Goals set before the work, NOT results: the book compares the measured figures with them."""
     raw = yaml.safe_load(Path(path).read_text()) or {}
-    return {kind: {k: float(v) for k, v in (raw.get(kind) or {}).items()} for kind in ("accuracy", "macro_f1")}
+    return {kind: {k: float(v) for k, v in (raw.get(kind) or {}).items()}
+            for kind in ("accuracy", "macro_f1")}
 
 
 def _names(items: Sequence[str]) -> str:
@@ -728,8 +732,9 @@ def target_comparison(metrics: pd.DataFrame, targets: Mapping[str, float]) -> pd
         low, high = r.get("tta_ci_low_%"), r.get("tta_ci_high_%")
         known = not pd.isna(acc) and not pd.isna(target)
         in_ci = None if not known or pd.isna(low) or pd.isna(high) else bool(low <= target <= high)
-        rows.append({"head": r["head"], "name": r.get("name", r["head"]), "accuracy_%": acc, "target_%": target,
-                     "met": bool(acc >= target) if known else None, "target_in_ci": in_ci})
+        rows.append({"head": r["head"], "name": r.get("name", r["head"]), "accuracy_%": acc,
+                     "target_%": target, "met": bool(acc >= target) if known else None,
+                     "target_in_ci": in_ci})
     return pd.DataFrame(rows, columns=["head", "name", "accuracy_%", "target_%", "met", "target_in_ci"])
 
 
@@ -797,7 +802,8 @@ def results_table(table: pd.DataFrame, columns: Sequence[str] = HEADLINE_COLUMNS
     out = pd.DataFrame(index=index)
     for column in columns:
         if column == "ci":
-            out[f"{100 * level:g}% CI"] = [interval(lo, hi) for lo, hi in zip(t["tta_ci_low_%"], t["tta_ci_high_%"])]
+            out[f"{100 * level:g}% CI"] = [interval(lo, hi)
+                                           for lo, hi in zip(t["tta_ci_low_%"], t["tta_ci_high_%"])]
         elif column in t.columns:
             out[RESULT_LABELS[column]] = t[column].to_numpy()
     if aims is not None:
@@ -817,15 +823,17 @@ def split_note(meta: Mapping) -> str:
     tta = {model: len(v.get("tta") or []) for model, v in (meta.get("views") or {}).items()
            if isinstance(v, Mapping)}
     if len(set(tta.values())) == 1:
-        bits.append(f"TTA is the mean of the model's softmax over {next(iter(tta.values()))} views of each photo.")
+        n_views = next(iter(tta.values()))
+        bits.append(f"TTA is the mean of the model's softmax over {n_views} views of each photo.")
     elif tta:
         bits.append("TTA is the mean of the model's softmax over "
                     + _names([f"{n} views ({m} model)" for m, n in tta.items()]) + " of each photo.")
     extras = [f"{meta['n_boot']} resamples" if meta.get("n_boot") is not None else "",
               f"seed {meta['seed']}" if meta.get("seed") is not None else ""]
     extras = ", ".join(e for e in extras if e)
-    bits.append(f"The {100 * float(meta.get('ci_level', 0.95)):g}% intervals are percentile bootstraps over the "
-                f"test photos{f' ({extras})' if extras else ''}.")
+    level = 100 * float(meta.get("ci_level", 0.95))
+    bits.append(f"The {level:g}% intervals are percentile bootstraps over the test photos"
+                + (f" ({extras})." if extras else "."))
     if meta.get("limit_per_split"):
         bits.append(f"**Smoke run:** at most {meta['limit_per_split']} photos per split were read "
                     "(`limit_per_split`), so these numbers do not describe a full evaluation.")

@@ -76,7 +76,7 @@ def show(frame: pd.DataFrame | pd.Series, caption: str | None = None) -> Styler:
 
 
 def interval(low, high) -> str:
-    """A confidence interval as one cell, ``low–high`` with one decimal (an en dash if either end is missing)."""
+    """A confidence interval as one cell: ``low–high`` with one decimal, an en dash if an end is missing."""
     if pd.isna(low) or pd.isna(high):
         return "–"
     return f"{low:.1f}–{high:.1f}"

@@ -109,7 +109,8 @@ def test_calibration_line_counts_temperatures_and_ece():
     assert "below 1 for 1 of 2 heads" in line and "above 1 for 1 of 2 heads" in line
     assert "lowered the test ECE on 1 of 2 heads (mean 9.8 → 4.1 points)" in line
     assert "from 0.600 to 0.500 nats" in line
-    assert "No head has labelled test photos" in E.calibration_line(calibration.assign(**{"ece_after_%": np.nan}))
+    unmeasured = calibration.assign(**{"ece_after_%": np.nan})
+    assert "No head has labelled test photos" in E.calibration_line(unmeasured)
 
 
 def test_groups_line_names_the_groups_not_clearly_above_their_majority():

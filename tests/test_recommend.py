@@ -182,8 +182,9 @@ def test_recommendation_table_orders_spaces_as_expected():
 
 
 def test_quality_table_is_named_and_drops_unscored_heads():
-    quality = pd.DataFrame({"top_type_%": [61.26, 55.0], "top_neck_%": [np.nan, np.nan], "mystery_%": [1.0, 2.0],
-                            "mean_agreement_%": [70.04, 66.66], "ci_low_%": [68.0, 64.1], "ci_high_%": [72.1, 69.2],
+    quality = pd.DataFrame({"top_type_%": [61.26, 55.0], "top_neck_%": [np.nan, np.nan],
+                            "mystery_%": [1.0, 2.0], "mean_agreement_%": [70.04, 66.66],
+                            "ci_low_%": [68.0, 64.1], "ci_high_%": [72.1, 69.2],
                             "diversity": [0.812, 1.6], "coverage": [0.9333, 0.8]},
                            index=pd.Index(["full vector", "map 2-D"], name="space"))
     table = R.quality_table(quality)
