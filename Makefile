@@ -70,7 +70,7 @@ $(BOOK_HTML): $(EXECUTED) $(shell find book -type f) fashionkit/bookpages.py fas
 	cp -r book/. $(BUILD)/book/
 	cp $(EXECUTED) $(BUILD)/book/
 	$(PY) -m fashionkit.booktags $(addprefix $(BUILD)/book/,$(addsuffix .ipynb,$(NOTEBOOKS)))
-	$(PY) -m fashionkit.bookpages $(BUILD)/book --artifacts $(ART_DIR) --notebooks $(NB_DIR)
+	$(PY) -m fashionkit.bookpages $(BUILD)/book --notebooks $(NB_DIR)
 	$(VENV)/bin/jupyter-book build $(BUILD)/book -n -W --keep-going
 	@echo "book: $(abspath $(BOOK_HTML))"
 

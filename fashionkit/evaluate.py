@@ -7,12 +7,16 @@ out of every metric of that head.  ``proba`` rows are class probabilities.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 from sklearn.metrics import balanced_accuracy_score, f1_score
 
+from .data import PROJECT_ROOT
 from .schema import Head, get_head
+from .tables import interval
 
 
 def _labelled(y_true: np.ndarray, proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -414,7 +418,7 @@ def format_report(table: pd.DataFrame) -> pd.DataFrame:
         out["TTA macro-F1 %"] = table["tta_macro_f1_%"].map(lambda v: f"{v:.1f}")
     if "tta_balanced_acc_%" in table:
         out["TTA balanced acc %"] = table["tta_balanced_acc_%"].map(lambda v: f"{v:.1f}")
-    out["TTA 95% CI"] = [f"{lo:.1f}–{hi:.1f}" for lo, hi in zip(table["tta_ci_low_%"], table["tta_ci_high_%"])]
+    out["TTA 95% CI"] = [interval(lo, hi) for lo, hi in zip(table["tta_ci_low_%"], table["tta_ci_high_%"])]
     out["TTA gain (paired CI)"] = [f"{d:+.1f} ({lo:+.1f} to {hi:+.1f})" for d, lo, hi in
                                    zip(table["tta_gain_pts"], table["gain_ci_low_pts"], table["gain_ci_high_pts"])]
     out["verdict"] = table["verdict"]
@@ -469,7 +473,7 @@ def report_summary(table: pd.DataFrame, calibration: pd.DataFrame | None = None,
     :func:`calibration_table` and the :func:`group_table` rows (``head`` and ``group`` columns)."""
     t = table[table["n"] > 0]
     lines = []
-    clear = t[t["tta_ci_low_%"] > t["majority_%"]]
+    clear = t[above_majority(t)]
     unclear = t.drop(clear.index)
     if unclear.empty:
         lines.append(f"**Baselines.** All {len(t)} heads beat their majority baseline, each with its whole 95% "
@@ -504,16 +508,51 @@ def report_summary(table: pd.DataFrame, calibration: pd.DataFrame | None = None,
         name = t.loc[key, "name"] if key in t.index else key
         lines.append(f"**{name[0].upper() + name[1:]} per group** (TTA vs the group's own majority baseline): " + "; ".join(
             f"{r['group']} {r['tta_%']:.1f}% vs {r['majority_%']:.1f}% (n={r['n']}, CI {r['tta_ci_low_%']:.1f}–"
-            f"{r['tta_ci_high_%']:.1f}{'' if r['tta_ci_low_%'] > r['majority_%'] else ', not clearly above'})"
-            for _, r in part.iterrows()) + ".")
+            f"{r['tta_ci_high_%']:.1f}{'' if above else ', not clearly above'})"
+            for (_, r), above in zip(part.iterrows(), above_majority(part))) + ".")
     if calibration is not None and len(calibration):
-        c = calibration.dropna(subset=["ece_before_%", "ece_after_%"])
-        better = int((c["ece_after_%"] < c["ece_before_%"]).sum())
-        lines.append(f"**Calibration.** Temperatures fitted on validation ({c['temperature'].min():.2f}–"
-                     f"{c['temperature'].max():.2f}) lowered the test ECE on {better} of {len(c)} heads "
-                     f"(mean {c['ece_before_%'].mean():.1f} → {c['ece_after_%'].mean():.1f} points) and the mean "
-                     f"NLL from {c['nll_before'].mean():.3f} to {c['nll_after'].mean():.3f} nats.")
+        lines.append(calibration_line(calibration))
     return lines
+
+
+def above_majority(table: pd.DataFrame) -> pd.Series:
+    """Per row of a test table (:func:`report_table`, :func:`group_table`): whether the whole TTA
+    interval lies above the majority baseline, i.e. the model beats it beyond noise."""
+    return table["tta_ci_low_%"] > table["majority_%"]
+
+
+def calibration_line(calibration: pd.DataFrame) -> str:
+    """What :func:`calibration_table` found, in one sentence (Markdown): the temperatures, which way
+    they correct the raw model, and how the test ECE and NLL moved."""
+    c = calibration.dropna(subset=["ece_before_%", "ece_after_%"])
+    if c.empty:
+        return "**Calibration.** No head has labelled test photos to measure a calibration on."
+    better = int((c["ece_after_%"] < c["ece_before_%"]).sum())
+    under, over = int((c["temperature"] < 1).sum()), int((c["temperature"] > 1).sum())
+    sides = []
+    if under:
+        sides.append(f"below 1 for {under} of {len(c)} heads (the raw model was under-confident there, and "
+                     "T < 1 sharpens its probabilities)")
+    if over:
+        sides.append(f"above 1 for {over} of {len(c)} heads (over-confident, and T > 1 softens them)")
+    return (f"**Calibration.** The temperatures fitted on validation ({c['temperature'].min():.2f}–"
+            f"{c['temperature'].max():.2f}) are {' and '.join(sides) or '1 for every head'}. They lowered "
+            f"the test ECE on {better} of {len(c)} heads (mean {c['ece_before_%'].mean():.1f} → "
+            f"{c['ece_after_%'].mean():.1f} points) and the mean NLL from {c['nll_before'].mean():.3f} to "
+            f"{c['nll_after'].mean():.3f} nats.")
+
+
+def groups_line(groups: pd.DataFrame) -> str:
+    """One sentence (Markdown) naming the groups of :func:`group_table` rows (``head`` and ``group``
+    columns; the ``all`` rows are skipped) where the model is not clearly better than always answering
+    the group's own most common class."""
+    rows = groups[groups["group"].astype(str) != "all"]
+    weak = rows[~above_majority(rows)]
+    if weak.empty:
+        return "In every group the interval lies above the group's own majority baseline."
+    items = [f"{get_head(h).en} on {g}" for h, g in zip(weak["head"], weak["group"])]
+    return ("Not clearly better than always answering the group's most common class (the interval reaches "
+            f"down to the group's majority baseline): {_names(items)}.")
 
 
 # ------------------------------------------------------------- error gallery (chapter 6)
@@ -657,6 +696,150 @@ def format_ablation(table: pd.DataFrame) -> pd.DataFrame:
         {v: i for i, v in enumerate(dict.fromkeys(table["variant"]))})).reset_index(drop=True)
 
 
+# ----------------------------------------------------------------------------- aims (params/targets.yaml)
+
+TARGETS_YAML = PROJECT_ROOT / "params" / "targets.yaml"
+
+
+def read_targets(path=TARGETS_YAML) -> dict[str, dict[str, float]]:
+    """The team's aims (``{"accuracy": {head: %}, "macro_f1": {head: %}}``) from ``params/targets.yaml``.
+
+    Goals set before the work, NOT results: the book compares the measured figures with them."""
+    raw = yaml.safe_load(Path(path).read_text()) or {}
+    return {kind: {k: float(v) for k, v in (raw.get(kind) or {}).items()}
+            for kind in ("accuracy", "macro_f1")}
+
+
+def _names(items: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    items = list(items)
+    return "".join(items) if len(items) <= 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def target_comparison(metrics: pd.DataFrame, targets: Mapping[str, float]) -> pd.DataFrame:
+    """Each head's test accuracy (``tta_%``) against the team's accuracy aim (``targets``: ``{head: %}``).
+
+    ``metrics`` is chapter 5's test table (index or column ``head``).  One row per head, in its
+    order: ``head``, ``name``, ``accuracy_%``, ``target_%`` (NaN where the team set none), ``met``
+    (accuracy >= target; None where either is missing) and ``target_in_ci`` (the target lies inside
+    the accuracy's interval, so the test split cannot tell on which side of it the model is; None
+    where unknown).
+    """
+    m = metrics if "head" in metrics.columns else metrics.rename_axis("head").reset_index()
+    rows = []
+    for _, r in m.iterrows():
+        acc, target = r.get("tta_%"), targets.get(r["head"], np.nan)
+        low, high = r.get("tta_ci_low_%"), r.get("tta_ci_high_%")
+        known = not pd.isna(acc) and not pd.isna(target)
+        in_ci = None if not known or pd.isna(low) or pd.isna(high) else bool(low <= target <= high)
+        rows.append({"head": r["head"], "name": r.get("name", r["head"]), "accuracy_%": acc,
+                     "target_%": target, "met": bool(acc >= target) if known else None,
+                     "target_in_ci": in_ci})
+    return pd.DataFrame(rows, columns=["head", "name", "accuracy_%", "target_%", "met", "target_in_ci"])
+
+
+def targets_sentence(cmp: pd.DataFrame) -> str:
+    """One paragraph (Markdown) comparing every head with its aim, from :func:`target_comparison`."""
+    judged = cmp[cmp["met"].notna()]
+    met = judged[judged["met"].astype(bool)]
+    short = judged[~judged["met"].astype(bool)]
+    parts = []
+    if len(judged):
+        n = len(judged)
+        if len(met) == n:
+            reach = f"reaches the team's target for all {n} heads"
+        elif len(met) == 0:
+            reach = f"falls short of the team's target for all {n} heads"
+        else:
+            reach = (f"reaches the team's target for {len(met)} of {n} heads ({_names(met['name'])}) "
+                     f"and falls short for {len(short)} ({_names(short['name'])})")
+        parts.append(f"**Against the team's targets.** The test accuracy {reach}.")
+        unsure = judged[judged["target_in_ci"].eq(True)]
+        if len(unsure):
+            parts.append(f"For {len(unsure)} of the {n} ({_names(unsure['name'])}) the target lies inside "
+                         f"the accuracy's interval, so this test split cannot say on which side of the "
+                         f"target the model really is.")
+        above = met[met["target_in_ci"].eq(False)]
+        if len(above):
+            parts.append(f"For {len(above)} ({_names(above['name'])}) even the lower end of the interval is "
+                         f"above the target.")
+        below = short[short["target_in_ci"].eq(False)]
+        if len(below):
+            parts.append(f"For {len(below)} ({_names(below['name'])}) even the upper end of the interval is "
+                         f"below the target.")
+    else:
+        parts.append("**Against the team's targets.** No head has both a target and a measured accuracy.")
+    untargeted = cmp[cmp["target_%"].isna()]
+    if len(untargeted):
+        parts.append(f"No target is set for {_names(untargeted['name'])}.")
+    parts.append("The targets are the team's aims, set before the work; they are not results.")
+    return " ".join(parts)
+
+
+# ----------------------------------------------------------------------------- the book's pages (chapter 5)
+
+# Columns of the test table (:func:`report_table`) as the book's pages head them; ``ci`` is the
+# TTA interval in one cell.
+RESULT_LABELS = {"n": "n", "majority_%": "majority %", "plain_%": "accuracy, one view %",
+                 "tta_%": "accuracy (TTA) %", "ci": "CI", "tta_macro_f1_%": "macro-F1 %",
+                 "tta_balanced_acc_%": "balanced accuracy %", "study_%": "study %"}
+HEADLINE_COLUMNS = ("n", "majority_%", "tta_%", "ci", "tta_macro_f1_%", "study_%")  # the introduction
+MODEL_CARD_COLUMNS = ("n", "majority_%", "plain_%", "tta_%", "ci", "tta_macro_f1_%", "tta_balanced_acc_%")
+
+
+def results_table(table: pd.DataFrame, columns: Sequence[str] = HEADLINE_COLUMNS,
+                  aims: Mapping[str, float] | None = None, level: float = 0.95,
+                  by_model: bool = False) -> pd.DataFrame:
+    """:func:`report_table` for the book's pages (numbers kept; ``tables.show`` formats them).
+
+    One row per head, labelled by its name (under its model with ``by_model``), ``columns`` (keys of
+    :data:`RESULT_LABELS`) with readable headings, the TTA interval as one cell headed by its
+    ``level``; with ``aims`` (``{head: %}``) also the team's ``target %`` and ``met?`` (yes / no).
+    """
+    t = table if "head" in table.columns else table.rename_axis("head").reset_index()
+    index = (pd.MultiIndex.from_arrays([t["model"], t["name"]], names=["model", "head"]) if by_model
+             else pd.Index(t["name"], name="head"))
+    out = pd.DataFrame(index=index)
+    for column in columns:
+        if column == "ci":
+            out[f"{100 * level:g}% CI"] = [interval(lo, hi)
+                                           for lo, hi in zip(t["tta_ci_low_%"], t["tta_ci_high_%"])]
+        elif column in t.columns:
+            out[RESULT_LABELS[column]] = t[column].to_numpy()
+    if aims is not None:
+        cmp = target_comparison(t, aims)
+        out["target %"] = cmp["target_%"].to_numpy()
+        out["met?"] = [None if m is None else "yes" if m else "no" for m in cmp["met"]]
+    return out
+
+
+def split_note(meta: Mapping) -> str:
+    """One paragraph (Markdown) saying which split the numbers are on and how the intervals were
+    computed, from chapter 5's ``test_metrics.json`` record (``meta``)."""
+    bits = [f"All numbers are on the held-out `{meta.get('split', 'test')}` split"]
+    if meta.get("split_hash"):
+        bits[-1] += f" of the committed split table (hash `{meta['split_hash']}`)"
+    bits[-1] += "; n counts the photos of this split that are labelled for the head."
+    tta = {model: len(v.get("tta") or []) for model, v in (meta.get("views") or {}).items()
+           if isinstance(v, Mapping)}
+    if len(set(tta.values())) == 1:
+        n_views = next(iter(tta.values()))
+        bits.append(f"TTA is the mean of the model's softmax over {n_views} views of each photo.")
+    elif tta:
+        bits.append("TTA is the mean of the model's softmax over "
+                    + _names([f"{n} views ({m} model)" for m, n in tta.items()]) + " of each photo.")
+    extras = [f"{meta['n_boot']} resamples" if meta.get("n_boot") is not None else "",
+              f"seed {meta['seed']}" if meta.get("seed") is not None else ""]
+    extras = ", ".join(e for e in extras if e)
+    level = 100 * float(meta.get("ci_level", 0.95))
+    bits.append(f"The {level:g}% intervals are percentile bootstraps over the test photos"
+                + (f" ({extras})." if extras else "."))
+    if meta.get("limit_per_split"):
+        bits.append(f"**Smoke run:** at most {meta['limit_per_split']} photos per split were read "
+                    "(`limit_per_split`), so these numbers do not describe a full evaluation.")
+    return " ".join(bits)
+
+
 # ----------------------------------------------------------------------------- aims (chapter 6)
 
 
@@ -675,6 +858,7 @@ def shortfall_table(metrics: pd.DataFrame, targets: Mapping[str, Mapping[str, fl
     m = metrics.set_index("head") if "head" in metrics.columns else metrics
     acc_aims, f1_aims = dict(targets.get("accuracy", {})), dict(targets.get("macro_f1", {}))
     ceiling = dict(ceiling or {})
+    in_ci = target_comparison(m, acc_aims).set_index("head")["target_in_ci"]
     rows = []
     for key, r in m.iterrows():
         acc, lo, hi, f1 = (float(r[c]) for c in ("tta_%", "tta_ci_low_%", "tta_ci_high_%", "tta_macro_f1_%"))
@@ -685,7 +869,7 @@ def shortfall_table(metrics: pd.DataFrame, targets: Mapping[str, Mapping[str, fl
         if not (short > 0 or f1_short > 0):
             why.append("aim met" if np.isfinite(aim) else "no aim set")
         else:
-            if short > 0 and lo <= aim <= hi:
+            if short > 0 and in_ci[key]:
                 why.append("the aim lies inside the 95% interval: this test split cannot tell")
             if np.isfinite(allow) and short > 0:
                 if acc > allow:
@@ -718,7 +902,7 @@ def test_short_answer(table: pd.DataFrame, aims: Mapping[str, float] | None = No
     baseline beyond noise, the range of test accuracies, whether TTA moved any head, and how
     many heads reach the team's aim (``aims``: ``{head key: %}``)."""
     t = table[table["n"] > 0]
-    clear = int((t["tta_ci_low_%"] > t["majority_%"]).sum())
+    clear = int(above_majority(t).sum())
     moved = t[t["verdict"] != "within noise"]
     parts = [f"{clear} of {len(t)} heads beat the photo-blind majority baseline beyond noise, with test "
              f"accuracies from {t['tta_%'].min():.1f}% ({t.loc[t['tta_%'].idxmin(), 'name']}) to "
@@ -726,10 +910,8 @@ def test_short_answer(table: pd.DataFrame, aims: Mapping[str, float] | None = No
              "TTA moved no head beyond noise" if moved.empty else
              f"TTA moved {len(moved)} ({', '.join(moved['name'])})"]
     if aims:
-        keys = t.index if "head" not in t.columns else t["head"]
-        judged = [(k, a) for k, a in zip(keys, t["tta_%"]) if k in aims]
-        met = sum(a >= aims[k] for k, a in judged)
-        parts.append(f"the team's aim is met on {met} of {len(judged)} heads")
+        judged = target_comparison(t, aims)["met"].dropna()
+        parts.append(f"the team's aim is met on {int(judged.sum())} of {len(judged)} heads")
     return "; ".join(parts) + "."
 
 

@@ -15,7 +15,7 @@ No one labelled which outfits go together, so recommendations are judged indirec
 against two references: :func:`random_neighbours` (what chance gives) and
 :func:`label_vectors` (neighbours by the ground-truth labels alone, what a perfect
 attribute model would give).  :func:`recommendation_table` puts it all in one row per
-space, with a bootstrap interval over queries.
+space, with a bootstrap interval over queries; :func:`quality_table` is that table for reading.
 """
 
 from __future__ import annotations
@@ -323,6 +323,29 @@ def recommendation_table(labels: pd.DataFrame, X, query_positions, neighbours: M
     out = pd.DataFrame.from_dict(rows, orient="index")
     out.index.name = "space"
     return out
+
+
+def quality_table(table: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """:func:`recommendation_table` for reading (``tables.show`` formats the numbers): heads no
+    query could be scored on (no labels) dropped, ``<head>_%`` columns named after their head, the
+    interval as one cell headed by its ``level``, coverage in %.  Unknown columns are kept."""
+    from .schema import UnknownLabelError, get_head
+    from .tables import interval
+
+    frame = table.dropna(axis=1, how="all").copy()
+    if {"ci_low_%", "ci_high_%"} <= set(frame.columns):
+        cells = [interval(lo, hi) for lo, hi in zip(frame.pop("ci_low_%"), frame.pop("ci_high_%"))]
+        frame.insert(list(frame.columns).index("mean_agreement_%") + 1, f"{100 * level:g}% CI", cells)
+    if "coverage" in frame:
+        frame["coverage"] = 100 * frame["coverage"]
+    names = {"mean_agreement_%": "mean agreement %", "coverage": "coverage %"}
+    for column in frame.columns:
+        if column not in names and str(column).endswith("_%"):
+            try:
+                names[column] = f"{get_head(str(column).removesuffix('_%')).en} %"
+            except UnknownLabelError:
+                pass
+    return frame.rename(columns=names)
 
 
 # ----------------------------------------------------------------------------- the collection (chapter 7, CLI)

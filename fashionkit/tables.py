@@ -12,18 +12,21 @@ headers (``ece_plain_%``), a fraction beside a percentage.  :func:`show` returns
   missing values as an en dash.
 
 Heavy lifting stays with pandas (``Styler.format`` / ``format_index`` / ``hide``); this module
-only decides the rules, in one place.
+only decides the rules, in one place.  Beside :func:`show`: :func:`interval` writes a confidence
+interval as one cell, and :func:`html` turns a sentence into HTML for another page to paste
+(myst-nb pastes another page's Markdown as plain text, but HTML as it is).
 """
 
 from __future__ import annotations
 
 import re
+from html import escape
 
 import numpy as np
 import pandas as pd
 from pandas.io.formats.style import Styler
 
-__all__ = ["header", "show", "PERCENT_MARKERS"]
+__all__ = ["header", "show", "interval", "html", "PERCENT_MARKERS"]
 
 PERCENT_MARKERS = ("%", "points", "pts")  # a column whose name holds one of these is in % or points
 _WORDS = {"f1": "F1", "ece": "ECE", "nll": "NLL", "ci": "CI", "iou": "IoU", "tta": "TTA", "mse": "MSE",
@@ -70,3 +73,19 @@ def show(frame: pd.DataFrame | pd.Series, caption: str | None = None) -> Styler:
     if caption:
         styler = styler.set_caption(caption)
     return styler
+
+
+def interval(low, high) -> str:
+    """A confidence interval as one cell: ``low–high`` with one decimal, an en dash if an end is missing."""
+    if pd.isna(low) or pd.isna(high):
+        return "–"
+    return f"{low:.1f}–{high:.1f}"
+
+
+def html(markdown: str):
+    """``markdown`` (one paragraph; ``**bold**`` and ```code``` only) as an ``IPython.display.HTML``
+    paragraph, for ``glue`` when another page pastes it."""
+    from IPython.display import HTML
+
+    text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", escape(markdown, quote=False))
+    return HTML("<p>" + re.sub(r"`([^`]+)`", r"<code>\1</code>", text) + "</p>")

@@ -304,6 +304,25 @@ def load_checkpoint(path, split_hash: str | None = None) -> AttributeClassifier:
 
 
 # ---------------------------------------------------------------------- linear probes
+def settings_table(classifiers) -> pd.DataFrame:
+    """How each model was trained, read from its checkpoint (:func:`load_checkpoint`): one row per
+    model of ``classifiers`` (``{model: fitted AttributeClassifier}``)."""
+    rows = {}
+    for model, clf in classifiers.items():
+        extra = getattr(clf, "extra_", {})
+        size = extra.get("image_size")
+        rows[model] = {
+            "backbone": clf.backbone,
+            "trained on views": ", ".join(extra.get("trained_views") or []) or None,
+            "image size": f"{size[0]} × {size[1]} px" if size else None,
+            "backbone blocks trained": f"last {clf.trainable_blocks}",
+            "rare classes": clf.sampling,
+            "epochs": clf.epochs,
+            "epoch kept": clf.best_epoch_,
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
+
+
 def pooled_features(net, views: dict, batch_size: int = 256) -> dict[str, np.ndarray]:
     """``{view: (n, num_features)}``: the pooled output of ``net.upper`` on cached maps (eval mode)."""
     net.eval()

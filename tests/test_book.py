@@ -179,3 +179,85 @@ def test_the_headline_figure_is_pasted_from_chapter_5(page):
     for src in images:
         assert (HTML / unquote(urlsplit(src).path)).is_file(), f"{page}: {src} missing"
     assert "No key" not in html and "headline_accuracy" not in html  # pasted, not left as a key
+
+
+# --- what the chapters glue, pasted on the prose pages ------------------------------------
+
+_PASTE = re.compile(r"^```\{glue\}[ \t]+(\S+)[ \t]*\n:doc:[ \t]*(\S+)[ \t]*$", re.MULTILINE)
+
+
+def pastes() -> list[tuple[str, str, str]]:
+    """``(page, key, notebook)`` of every ``{glue}`` paste of the book's prose pages."""
+    return [(page.stem, key, doc) for page in sorted(BOOK_SRC.glob("*.md"))
+            for key, doc in _PASTE.findall(page.read_text(encoding="utf-8"))]
+
+
+def page_text(html: str) -> str:
+    """The visible text of some HTML, tags dropped and whitespace collapsed."""
+    from html import unescape
+
+    html = re.sub(r"<style.*?</style>", " ", html, flags=re.DOTALL)
+    return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
+
+
+def glued(notebook: Path, key: str) -> dict:
+    """The mime bundle a notebook glued under ``key`` (papermill's record prefix dropped)."""
+    import json
+
+    for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]:
+        for output in cell.get("outputs", []):
+            scrap = output.get("metadata", {}).get("scrapbook", {})
+            if scrap.get("name") == key:
+                prefix = scrap.get("mime_prefix", "")
+                return {mime.removeprefix(prefix): data for mime, data in output.get("data", {}).items()}
+    raise AssertionError(f"{notebook.name} glues no {key!r}")
+
+
+def test_the_prose_pages_paste_what_the_chapters_glue():
+    found = {(page, key) for page, key, _ in pastes()}
+    for key in ("headline_table", "aims_sentence", "split_note", "recommendation_table"):
+        assert ("intro", key) in found, key
+    for key in ("training_settings", "model_metrics", "calibration_table", "groups_table"):
+        assert ("model_card", key) in found, key
+    import json
+
+    for _, key, doc in pastes():
+        cells = json.loads((NOTEBOOK_SRC / doc).read_text(encoding="utf-8"))["cells"]
+        code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        assert re.search(rf'glue\(\s*"{key}"', code), f"{doc} glues no {key!r}"
+
+
+@needs_built_book
+@pytest.mark.parametrize("page,key,doc", pastes(), ids=lambda v: str(v))
+def test_every_glued_value_is_on_its_page(page, key, doc):
+    html = (HTML / f"{page}.html").read_text(encoding="utf-8")
+    bundle = glued(BUILT / doc, key)
+    if "text/html" in bundle:
+        value = "".join(bundle["text/html"]) if isinstance(bundle["text/html"], list) else bundle["text/html"]
+        expected = page_text(value)
+        assert len(expected) > 20, f"{doc}: {key} glued almost nothing: {expected!r}"
+        assert expected in page_text(html), f"{page}: the value glued as {key} by {doc} is not on the page"
+    else:
+        assert "image/png" in bundle, f"{doc}: {key} is glued as {sorted(bundle)}: paste HTML or a figure"
+        assert any("_images/" in src for src in content_images(parse_page(HTML / f"{page}.html")))
+
+
+@needs_built_book
+def test_the_run_times_list_every_chapter():
+    html = (HTML / "reproducibility.html").read_text(encoding="utf-8")
+    assert "<!-- fashionkit:run-times -->" not in html  # filled (the prose quotes it escaped)
+    text = page_text(html)
+    for stem in read_toc(BUILT):
+        if (BUILT / f"{stem}.ipynb").is_file():
+            assert f" {stem} " in text, f"reproducibility: no run time for {stem}"
+
+
+@needs_built_book
+def test_no_page_shows_a_path_of_this_machine():
+    from fashionkit.data import default_data_dir
+
+    paths = {str(PROJECT), str(default_data_dir().resolve()), str(Path.home()) + "/"}
+    for page in HTML.glob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        shown = [p for p in paths if p in text]
+        assert not shown, f"{page.name} shows {shown}"

@@ -86,6 +86,9 @@ def test_shortfall_table_says_by_how_much_and_why():
     assert table.loc["top_pattern", "short by, points"] == 0
     assert "macro-F1 90.0 vs aim 92" in table.loc["top_pattern", "why"]
     assert "room left" in table.loc["bottom_sub", "why"] and "helped beyond noise" in table.loc["bottom_sub", "why"]
+    assert "cannot tell" not in table.loc["top_type", "why"]  # 70 lies above the interval 55-67
+    wide = shortfall_table(metrics.assign(**{"tta_ci_high_%": [72.0, 99.0, 76.0]}), targets)
+    assert "the aim lies inside the 95% interval" in wide.loc["top_type", "why"]
     met = shortfall_table(metrics.assign(**{"tta_%": 99.0, "tta_macro_f1_%": 99.0}), targets)
     assert (met["why"] == "aim met").all()
 

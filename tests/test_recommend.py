@@ -181,6 +181,20 @@ def test_recommendation_table_orders_spaces_as_expected():
     assert again.loc["labels"].equals(table.loc["labels"])
 
 
+def test_quality_table_is_named_and_drops_unscored_heads():
+    quality = pd.DataFrame({"top_type_%": [61.26, 55.0], "top_neck_%": [np.nan, np.nan],
+                            "mystery_%": [1.0, 2.0], "mean_agreement_%": [70.04, 66.66],
+                            "ci_low_%": [68.0, 64.1], "ci_high_%": [72.1, 69.2],
+                            "diversity": [0.812, 1.6], "coverage": [0.9333, 0.8]},
+                           index=pd.Index(["full vector", "map 2-D"], name="space"))
+    table = R.quality_table(quality)
+    assert list(table.columns) == ["top type %", "mystery_%", "mean agreement %", "95% CI", "diversity",
+                                   "coverage %"]  # no query had a neck label: dropped, not shown empty
+    assert table.loc["full vector", "95% CI"] == "68.0–72.1"
+    assert table.loc["map 2-D", "coverage %"] == pytest.approx(80.0)
+    assert table.loc["full vector", "top type %"] == 61.26  # numbers kept: tables.show rounds them
+
+
 def test_vector_answers_reads_each_heads_most_probable_class():
     from fashionkit.embed import head_slices
 

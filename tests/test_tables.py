@@ -27,3 +27,10 @@ def test_numbers_are_formatted_by_what_they_are():
 def test_duplicate_column_labels_still_render():
     frame = pd.DataFrame([[1.0, 2.0]], columns=["a", "a"])
     assert "<table" in tables.show(frame).to_html()
+
+
+def test_an_interval_is_one_cell_and_a_sentence_pastes_as_html():
+    assert tables.interval(57.2164, 71.134) == "57.2–71.1"
+    assert tables.interval(57.2, np.nan) == "–"
+    html = tables.html("**Against the aims.** Split `test` <ok> & done.").data
+    assert html == "<p><strong>Against the aims.</strong> Split <code>test</code> &lt;ok&gt; &amp; done.</p>"

@@ -9,7 +9,8 @@ from fashionkit import labels as L
 from fashionkit.features import WHOLE, WHOLE_FLIP, extract_features
 from fashionkit.models import create_model
 from fashionkit.schema import heads
-from fashionkit.train import AttributeClassifier, SchemaMismatchError, load_checkpoint, save_checkpoint
+from fashionkit.train import (AttributeClassifier, SchemaMismatchError, load_checkpoint, save_checkpoint,
+                              settings_table)
 
 torch.set_num_threads(2)
 TINY = dict(epochs=4, probe_epochs=1, batch_size=8, lr=3e-3, sgdr_t0=2, sgdr_t_mult=1,
@@ -72,6 +73,10 @@ def test_checkpoint_round_trip_and_schema_mismatch(tiny, fitted, tmp_path):
     save_checkpoint(clf, path, split_hash="abc", extra={"views": ["whole"], "image_size": [96, 64]})
     again = load_checkpoint(path, split_hash="abc")
     assert again.extra_ == {"views": ["whole"], "image_size": [96, 64]}  # read with the weights
+    settings = settings_table({"top": again}).loc["top"]  # what the model card shows, from the checkpoint
+    assert (settings["backbone"], settings["image size"]) == ("tf_efficientnet_lite2", "96 × 64 px")
+    assert settings["epochs"] == TINY["epochs"]
+    assert settings["epoch kept"] == clf.best_epoch_ and settings["backbone blocks trained"] == "last 1"
     for key, p in clf.predict_proba(views).items():
         assert np.allclose(p, again.predict_proba(views)[key], atol=1e-6)
     with pytest.raises(SchemaMismatchError, match="split"):
