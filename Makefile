@@ -65,9 +65,10 @@ $(NB_DIR)/07_autoencoder_recommend.ipynb: $(NB_DIR)/03_train_top.ipynb $(NB_DIR)
 
 book: $(BOOK_HTML)
 # jupyter-book renders the executed copies (execute_notebooks: off); book/ holds the prose.
-$(BOOK_HTML): $(EXECUTED) $(shell find book -type f) fashionkit/bookpages.py fashionkit/booktags.py $(STAMP)
+$(BOOK_HTML): $(EXECUTED) $(shell find book -type f) fashionkit/bookpages.py fashionkit/booktags.py fashionkit/fonts.py $(STAMP)
 	rm -rf $(BUILD)/book && mkdir -p $(BUILD)/book
 	cp -r book/. $(BUILD)/book/
+	$(PY) -m fashionkit.fonts $(BUILD)/book/_static/NanumGothic.ttf  # Korean in the pages (book/_static/korean.css)
 	cp $(EXECUTED) $(BUILD)/book/
 	$(PY) -m fashionkit.booktags $(addprefix $(BUILD)/book/,$(addsuffix .ipynb,$(NOTEBOOKS)))
 	$(PY) -m fashionkit.bookpages $(BUILD)/book --notebooks $(NB_DIR)

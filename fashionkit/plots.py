@@ -51,16 +51,14 @@ def use_style() -> None:
 
 def _bundled_korean_font() -> str | None:
     """Register NanumGothic from the ``koreanize-matplotlib`` package (a pinned dependency that
-    ships the font) without importing it (its import would rewrite matplotlib's settings)."""
-    import importlib.util
+    ships the font, :func:`fashionkit.fonts.bundled_korean_ttf`); its name, or None."""
+    from .fonts import bundled_korean_ttf
 
-    spec = importlib.util.find_spec("koreanize_matplotlib")
-    for folder in (spec.submodule_search_locations or []) if spec else []:
-        ttf = Path(folder) / "fonts" / "NanumGothic.ttf"
-        if ttf.is_file():
-            font_manager.fontManager.addfont(str(ttf))
-            return font_manager.FontProperties(fname=str(ttf)).get_name()
-    return None
+    ttf = bundled_korean_ttf()
+    if ttf is None:
+        return None
+    font_manager.fontManager.addfont(str(ttf))
+    return font_manager.FontProperties(fname=str(ttf)).get_name()
 
 
 def cjk_font() -> str | None:

@@ -6,6 +6,7 @@ headers (``ece_plain_%``), a fraction beside a percentage.  :func:`show` returns
 
 * hides a default 0..N index (a named or meaningful index stays: it labels the rows);
 * writes headers as words (``tta_macro_f1_%`` → ``tta macro F1 %``);
+* aligns words left (numbers stay right-aligned, as the book's style sheet sets them);
 * formats numbers by what they are: ``%`` / ``points`` columns and numbers from 10 up with
   one decimal, counts with a thousands separator, numbers below 1 with three significant
   digits (an MSE of 0.0418 stays readable), others with two decimals;
@@ -66,6 +67,10 @@ def show(frame: pd.DataFrame | pd.Series, caption: str | None = None) -> Styler:
     styler = frame.style
     if frame.columns.is_unique:  # pandas formats column by column only when the labels are unique
         styler = styler.format({column: _formatter(column, frame[column]) for column in frame.columns})
+        words = [c for c in frame.columns
+                 if pd.api.types.is_bool_dtype(frame[c]) or not pd.api.types.is_numeric_dtype(frame[c])]
+        if words:  # numbers line up on the right (book/_static/tables.css), words read from the left
+            styler = styler.set_properties(subset=words, **{"text-align": "left"})
     styler = styler.format_index(header, axis=1)
     styler = styler.format_index(header, axis=0) if not default_index else styler.hide(axis="index")
     if frame.index.names and not default_index:

@@ -1,5 +1,7 @@
 """The book's one table style (fashionkit.tables): headers, index, number formats."""
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -34,3 +36,10 @@ def test_an_interval_is_one_cell_and_a_sentence_pastes_as_html():
     assert tables.interval(57.2, np.nan) == "–"
     html = tables.html("**Against the aims.** Split `test` <ok> & done.").data
     assert html == "<p><strong>Against the aims.</strong> Split <code>test</code> &lt;ok&gt; &amp; done.</p>"
+
+
+def test_words_read_from_the_left_numbers_stay_right():
+    frame = pd.DataFrame({"head": ["top type", "neck"], "accuracy %": [62.94, 80.71], "n": [194, 212]})
+    html = tables.show(frame).to_html()
+    left = re.findall(r"#(T_\w+?_row\d+_col(\d+))\s*\{[^}]*text-align: left", html)
+    assert left and {col for _, col in left} == {"0"}  # only the text column
