@@ -59,7 +59,6 @@ import numpy as np
 import pandas as pd
 import torch
 from PIL import Image
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
@@ -285,19 +284,8 @@ def _shard_loss(logits, targets, denominators: dict[str, float], world_size: int
     hence the factor ``world_size``.  A head without a labelled row here contributes 0 and
     stays in the graph (DDP expects a gradient for every head).
     """
-    total = None
-    for key, out in logits.items():
-        target = targets[key]
-        labelled = target >= 0
-        if bool(labelled.any()):
-            weight = None if class_weights is None else class_weights.get(key)
-            loss = F.cross_entropy(out[labelled], target[labelled], weight=weight,
-                                   label_smoothing=label_smoothing, reduction="sum")
-            loss = loss * (world_size / denominators[key])
-        else:
-            loss = out.sum() * 0.0
-        total = loss if total is None else total + loss
-    return total
+    return masked_cross_entropy(logits, targets, label_smoothing, class_weights,
+                                denominators=denominators, scale=world_size)
 
 
 # --------------------------------------------------------------------------- fit / predict

@@ -111,12 +111,18 @@ def masked_cross_entropy(
     targets: Mapping[str, torch.Tensor],
     label_smoothing: float = 0.0,
     class_weights: Mapping[str, torch.Tensor] | None = None,
+    denominators: Mapping[str, float] | None = None,
+    scale: float = 1.0,
 ) -> torch.Tensor:
     """Sum over heads of the mean cross-entropy over that head's labelled rows.
 
     ``targets[key]`` is a LongTensor with :data:`MISSING` (-1) where the label is missing.
     A head with no labelled row in the batch contributes exactly 0 (and zero gradient).
     With ``class_weights[key]`` the mean is weighted (``F.cross_entropy`` semantics).
+    ``denominators[key]`` replaces what each head's summed loss is divided by (its labelled
+    rows, or their class weights), and the result is multiplied by ``scale``: a process that
+    holds part of a larger batch computes its share of that batch's loss this way
+    (:func:`fashionkit.finetune._shard_loss`).
     """
     total = None
     for key, out in logits.items():
@@ -124,8 +130,13 @@ def masked_cross_entropy(
         labelled = target >= 0
         if bool(labelled.any()):
             weight = None if class_weights is None else class_weights.get(key)
-            loss = F.cross_entropy(out[labelled], target[labelled], weight=weight,
-                                   label_smoothing=label_smoothing)
+            if denominators is None:
+                loss = F.cross_entropy(out[labelled], target[labelled], weight=weight,
+                                       label_smoothing=label_smoothing)
+            else:
+                loss = F.cross_entropy(out[labelled], target[labelled], weight=weight,
+                                       label_smoothing=label_smoothing, reduction="sum") / denominators[key]
+            loss = loss * scale
         else:
             loss = out.sum() * 0.0  # keeps the graph; gradient exactly zero
         total = loss if total is None else total + loss

@@ -24,6 +24,20 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture()
+def photo(shared_data):
+    """A real street photo (CCP 0005)."""
+    return shared_data / "ccp" / "images" / "0005.jpg"
+
+
+@pytest.fixture()
+def corrupt(tmp_path):
+    """A file named like a photo that is not one (a JPEG header, then text)."""
+    path = tmp_path / "holiday.jpg"
+    path.write_bytes(b"\xff\xd8\xff\xe0 this is not a photo" * 4)
+    return path
+
+
 @pytest.fixture(scope="session")
 def smoke_chain(tmp_path_factory, shared_data) -> Path:
     """Every notebook run in order on the tiny profile of ``tests/smoke_params.yaml``, as

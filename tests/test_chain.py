@@ -16,18 +16,6 @@ from fashionkit.schema import heads
 NOTEBOOKS = sorted((PROJECT_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
-@pytest.fixture()
-def photo(shared_data):
-    return shared_data / "ccp" / "images" / "0005.jpg"
-
-
-@pytest.fixture()
-def corrupt(tmp_path):
-    path = tmp_path / "holiday.jpg"
-    path.write_bytes(b"\xff\xd8\xff\xe0 this is not a photo" * 4)
-    return path
-
-
 def test_the_notebook_chain_runs_on_the_smoke_profile(smoke_chain):
     """01 -> 02 -> ... -> 07 (the ``smoke_chain`` fixture): each writes its artifacts."""
     for nb in NOTEBOOKS:

@@ -4,22 +4,8 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 from fashionkit import cli
 from fashionkit.data import PROJECT_ROOT
-
-
-@pytest.fixture()
-def photo(shared_data):
-    return shared_data / "ccp" / "images" / "0005.jpg"
-
-
-@pytest.fixture()
-def corrupt(tmp_path):
-    path = tmp_path / "holiday.jpg"
-    path.write_bytes(b"\xff\xd8\xff\xe0 this is not a photo" * 4)
-    return path
 
 
 def test_missing_corrupt_and_non_image_files_are_clear_errors(tmp_path, corrupt, capsys):
