@@ -49,7 +49,7 @@ from torch import nn
 
 from .runtime import runner
 
-__all__ = ["GROUPS", "GROUP_NAMES", "FIXED_BOXES", "group_lookup", "ccp_group_lookup", "GarmentSegmenter", "garment_boxes",
+__all__ = ["length_from_mask", "GROUPS", "GROUP_NAMES", "FIXED_BOXES", "group_lookup", "ccp_group_lookup", "GarmentSegmenter", "garment_boxes",
            "mask_box", "box_iou", "mask_iou", "zoom_copy", "zoomed_out", "cutout_copy", "segmenter_state", "same_segmenter", "segmenter_from_state",
            "save_segmenter", "load_segmenter"]
 
@@ -593,6 +593,21 @@ def garment_mask(seg: GarmentSegmenter, img: Image.Image, garment: str, groups: 
     shares = seg.shares_on_photo(seg.predict_shares([img])[0], img.size)
     small = (shares[ids].sum(axis=0) >= threshold).astype(np.uint8) * 255
     return np.asarray(Image.fromarray(small).resize(img.size, Image.NEAREST)) > 0
+
+
+def length_from_mask(seg: GarmentSegmenter, images) -> list[str | None]:
+    """Bottom length class of each photo read from the segmenter's predicted groups with the hem
+    rule that made CCP's length labels from the true masks (:func:`fashionkit.masks.measure_length`:
+    the hem's height between the top of the body and the sole); None where the rule cannot
+    measure (no bottom or no footwear found, head or feet cut off by the frame)."""
+    from .masks import measure_length
+
+    bottom, feet = [GROUP_NAMES.index("bottom")], [GROUP_NAMES.index("footwear")]
+    out = []
+    for img, shares in zip(images, seg.predict_shares(images)):
+        groups = seg.shares_on_photo(shares, img.size).argmax(axis=0)
+        out.append(measure_length(groups, bottom, feet, min_pixels=1).length)
+    return out
 
 
 def locate_photos(seg: GarmentSegmenter, paths, batch_size: int = 32, progress: bool = True) -> pd.DataFrame:

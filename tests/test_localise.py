@@ -157,3 +157,30 @@ def test_a_cache_written_before_garment_views_existed_is_still_reused(tmp_path, 
     (tmp_path / "meta.json").write_text(json.dumps(meta))
     extract_features(net.frozen, paths, [view], cache_path=tmp_path, progress=False)
     assert json.loads((tmp_path / "meta.json").read_text())["views"]["upper_body"]["seconds"] == -1.0
+
+
+class _Painted:
+    """A stand-in segmenter whose 'prediction' is a painted group map (one cell per pixel)."""
+
+    def __init__(self, groups):
+        self.shares = np.stack([(groups == g).astype(np.float32) for g in range(len(L.GROUP_NAMES))])
+
+    def predict_shares(self, images):
+        return np.stack([self.shares] * len(images))
+
+    def shares_on_photo(self, shares, size):
+        return shares
+
+
+def test_length_from_mask_applies_the_labels_hem_rule_and_says_none_without_feet():
+    g = {n: L.GROUP_NAMES.index(n) for n in ("skin_hair", "inner_top", "bottom", "footwear")}
+    person = np.zeros((100, 40), dtype=int)
+    person[10:20, 15:25] = g["skin_hair"]  # the head starts at row 10
+    person[20:40, 10:30] = g["inner_top"]
+    person[40:81, 12:28] = g["bottom"]     # hem at row 80
+    person[86:91, 12:28] = g["footwear"]   # sole at row 90: hem height (90 - 80) / (90 - 10) = 0.125
+    barefoot = person.copy()
+    barefoot[86:91] = 0
+    photo = Image.new("RGB", (40, 100))
+    assert L.length_from_mask(_Painted(person), [photo]) == ["ankle"]
+    assert L.length_from_mask(_Painted(barefoot), [photo]) == [None]
