@@ -26,6 +26,7 @@ an interrupted extraction restarts only the unfinished views.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -74,7 +75,10 @@ class ViewSpec:
     ``garment``: crop the box that :mod:`fashionkit.localise` found for this garment in
     this photo (passed to :func:`prepare_image` as ``box``) instead of ``box``;
     ``jitter``: move each side of that box by up to this fraction of its size (seeded like
-    ``augment``), so training sees imperfect boxes.
+    ``augment``), so training sees imperfect boxes.  ``cutout`` (with ``garment``): the
+    garment alone, cut out by the segmenter's mask onto a plain light background and cut to
+    its box (:func:`fashionkit.localise.garment_cutout`), a product-photo stand-in made from a
+    street photo; a photo where no garment mask is found gets the plain garment crop.
     """
 
     name: str
@@ -84,6 +88,7 @@ class ViewSpec:
     augment: str | None = None  # an albumentations recipe of fashionkit.augment, seeded per photo
     garment: str | None = None  # "top" / "bottom": the photo's own garment box (fashionkit.localise)
     jitter: float = 0.0         # random shift / scale of the garment box, as a fraction of its size
+    cutout: bool = False        # the garment cut out by its predicted mask onto a plain background
 
 
 WHOLE = ViewSpec("whole")
@@ -105,11 +110,18 @@ TOP_GARMENT_AUG = ViewSpec("top_garment_aug", garment="top", size=TOP_GARMENT.si
 BOTTOM_GARMENT = ViewSpec("bottom_garment", garment="bottom", size=LOWER_BODY.size)
 BOTTOM_GARMENT_AUG = ViewSpec("bottom_garment_aug", garment="bottom", size=BOTTOM_GARMENT.size, augment="light",
                               jitter=0.1)
+# The garment cut out onto a plain light background (training only, like the _aug views):
+# teaches the models to read a garment without the person around it (a product photo).
+TOP_GARMENT_CUTOUT = ViewSpec("top_garment_cutout", garment="top", size=TOP_GARMENT.size, augment="light",
+                              cutout=True)
+BOTTOM_GARMENT_CUTOUT = ViewSpec("bottom_garment_cutout", garment="bottom", size=BOTTOM_GARMENT.size,
+                                 augment="light", cutout=True)
 DEFAULT_VIEWS: tuple[ViewSpec, ...] = (WHOLE, WHOLE_FLIP)
 # Every named view, so params can name views as data.
 VIEWS: dict[str, ViewSpec] = {v.name: v for v in (WHOLE, WHOLE_FLIP, UPPER_BODY, UPPER_BODY_AUG,
                                                    LOWER_BODY, LOWER_BODY_AUG, TOP_GARMENT, TOP_GARMENT_AUG,
-                                                   BOTTOM_GARMENT, BOTTOM_GARMENT_AUG)}
+                                                   BOTTOM_GARMENT, BOTTOM_GARMENT_AUG, TOP_GARMENT_CUTOUT,
+                                                   BOTTOM_GARMENT_CUTOUT)}
 
 _RESAMPLE = {
     "bicubic": Image.BICUBIC,
@@ -332,7 +344,7 @@ class FeatureCache:
         return np.stack([np.asarray(self.views[n][rows]) for n in names], axis=1)
 
 
-_LATER_FIELDS = {"garment": None, "jitter": 0.0}  # ViewSpec fields added after caches were first written
+_LATER_FIELDS = {"garment": None, "jitter": 0.0, "cutout": False}  # ViewSpec fields added after caches were first written
 
 
 def _same_meta(have: dict, want: dict) -> bool:
@@ -358,8 +370,6 @@ def _meta_for(frozen: nn.Module, paths, view: ViewSpec, image_size, config) -> d
 
 
 def _digest(paths) -> str:
-    import hashlib
-
     return hashlib.sha1("\n".join(map(str, paths)).encode()).hexdigest()
 
 
@@ -375,6 +385,7 @@ def extract_features(
     boxes: dict | None = None,
     engine: str = "auto",
     augmented_rows: Sequence[int] | None = None,
+    garment_shares: dict | None = None,
 ) -> FeatureCache:
     """Run ``frozen`` once over every photo in every view; store float16 maps on disk.
 
@@ -393,7 +404,9 @@ def extract_features(
     Wall seconds per computed view are recorded in ``meta.json`` (``seconds``).
     ``boxes`` maps each path to its garment boxes (``{"top": (l, t, r, b), "bottom": ...}``,
     :func:`fashionkit.localise.garment_boxes`); views with a ``garment`` need it, and their
-    cache is keyed by a digest of those boxes too.
+    cache is keyed by a digest of those boxes too.  Cut-out views (``cutout``) also need
+    ``garment_shares`` (:func:`fashionkit.pipeline.read_garment_shares`: the canvas and each
+    path's garment share maps), and are keyed by a digest of the maps of the rows they compute.
     Under ``torchrun`` (:mod:`fashionkit.distributed`) each process computes its share of
     every global batch of ``batch_size`` rows per process; rank 0 gathers them in order and
     alone writes the cache (the same files as one process writes), which every rank then
@@ -434,6 +447,14 @@ def extract_features(
                 raise KeyError(f"no garment boxes for {len(missing)} of the photos (first: {missing[0]}); "
                                "locate them first (chapter 2 writes them for every photo of the manifest)")
             want["boxes_digest"] = _digest([tuple(boxes[p][view.garment]) for p in paths])
+        if view.cutout:
+            if garment_shares is None or any(paths[i] not in garment_shares["maps"] for i in todo):
+                raise ValueError(f"view {view.name!r} cuts the garment out by its share map: pass garment_shares= "
+                                 "with every photo's maps (chapter 2 writes them)")
+            h = hashlib.sha1(str(tuple(garment_shares["canvas"])).encode())
+            for i in todo:
+                h.update(np.ascontiguousarray(garment_shares["maps"][paths[i]], dtype=np.float16).tobytes())
+            want["shares_digest"] = h.hexdigest()
         have = meta["views"].get(view.name, {})
         cached = have.get("complete") and _same_meta(have, want) and (root / f"{view.name}.npy").is_file()
         if distributed.broadcast_object(cached, ctx):  # rank 0's cache decides
@@ -447,11 +468,9 @@ def extract_features(
                 at = mine[start // ctx.world_size:start // ctx.world_size + batch_size]
                 maps = np.empty(0, np.float16)  # a rank may have no row of the last global batch
                 if len(at):
-                    batch = torch.stack([prepare_image(load_image(paths[i]), view, image_size, config,
-                                                       view_seed(view, paths[i]),
-                                                       None if view.garment is None
-                                                       else boxes[paths[i]][view.garment])
-                                         for i in at])
+                    batch = torch.stack([prepare_image(img, view, image_size, config, view_seed(view, paths[i]), box)
+                                         for i in at for img, box in [_view_input(load_image(paths[i]), view,
+                                                                                  paths[i], boxes, garment_shares)]])
                     maps = run(batch).to(torch.float16).contiguous().numpy()
                 if ctx.distributed:  # every rank's share of the global batch, in order
                     at = todo[start:start + step]
@@ -474,6 +493,25 @@ def extract_features(
         meta_file.write_text(json.dumps(meta, indent=1))
     distributed.barrier(ctx)
     return load_features(root, names)
+
+
+CUTOUT_BACKGROUND = (225, 255)  # grey levels of a cut-out view's plain background, drawn per photo
+
+
+def _view_input(img: Image.Image, view: ViewSpec, path, boxes: dict | None, garment_shares: dict | None):
+    """``(image, box)`` that :func:`prepare_image` reads for ``view``: the photo and its garment box
+    (None for a fixed-box view), or for a cut-out view the garment cut out of the photo
+    (:func:`fashionkit.localise.garment_cutout`, on a light grey drawn from the view's seed)
+    and the whole of it."""
+    box = None if view.garment is None else boxes[path][view.garment]
+    if not view.cutout:
+        return img, box
+    from .localise import garment_cutout
+
+    grey = int(np.random.default_rng(view_seed(view, path)).integers(*CUTOUT_BACKGROUND, endpoint=True))
+    share = garment_shares["maps"][path][("top", "bottom").index(view.garment)]
+    cut = garment_cutout(img, share, garment_shares["canvas"], background=(grey, grey, grey))
+    return (img, box) if cut is None else (cut, (0.0, 0.0, 1.0, 1.0))
 
 
 def load_features(cache_path: str | os.PathLike, views: Sequence[str] | None = None) -> FeatureCache:

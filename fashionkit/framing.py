@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-__all__ = ["FRAMINGS", "PLAIN", "reframe", "register_framing", "framing_test", "framing_summary"]
+__all__ = ["FRAMINGS", "PLAIN", "cut_out_by_mask", "reframe", "register_framing", "framing_test", "framing_summary",
+           "reader_gain", "format_gains"]
 
 PLAIN = (240, 240, 240)  # the plain background of padded and cut-out framings
 FRAMINGS: dict[str, Callable] = {}
@@ -80,13 +81,22 @@ def off_centre(img: Image.Image, garment_mask: np.ndarray, model: str) -> Image.
     return canvas
 
 
+def cut_out_by_mask(img: Image.Image, garment_mask: np.ndarray, margin: float = 0.06,
+                    background=PLAIN) -> Image.Image | None:
+    """Only the pixels of ``garment_mask`` on a plain ``background``, cut to the mask's box with
+    ``margin`` (a fraction of its size) on each side; None for an empty mask.  The ``cut_out``
+    framing, and the cut-out training copy of :mod:`fashionkit.features` (``ViewSpec.cutout``)."""
+    box = _box(garment_mask, margin)
+    if box is None:
+        return None
+    arr = np.where(garment_mask[..., None], np.asarray(img.convert("RGB")), np.array(background, dtype=np.uint8))
+    return Image.fromarray(arr.astype(np.uint8)).crop(box)
+
+
 @register_framing
 def cut_out(img: Image.Image, garment_mask: np.ndarray, model: str) -> Image.Image:
-    box = _box(garment_mask, 0.06)
-    if box is None:
-        return img
-    arr = np.where(garment_mask[..., None], np.asarray(img.convert("RGB")), np.array(PLAIN, dtype=np.uint8))
-    return Image.fromarray(arr.astype(np.uint8)).crop(box)
+    out = cut_out_by_mask(img, garment_mask)
+    return img if out is None else out
 
 
 def reframe(img: Image.Image, framing: str, garment_mask: np.ndarray, model: str) -> Image.Image:
@@ -102,7 +112,7 @@ def reframe(img: Image.Image, framing: str, garment_mask: np.ndarray, model: str
 
 def framing_test(readers: dict, images, garment_masks, model: str, framings, targets: dict, names,
                  reference_framing: str = "normal", n_boot: int = 1000, level: float = 0.95,
-                 seed: int = 0) -> pd.DataFrame:
+                 seed: int = 0, segmenter=None, return_probas: bool = False):
     """Accuracy of each reader on every framing of the same photos, and its drop from ``reference_framing``.
 
     ``readers``: ``{name: (classifier, views, image_size)}`` (a trained model and the views
@@ -111,7 +121,10 @@ def framing_test(readers: dict, images, garment_masks, model: str, framings, tar
     One row per framing, reader and head: labelled photos, accuracy (%), the drop in points
     from the reference framing with a paired bootstrap interval over the same photos
     (:func:`fashionkit.evaluate.paired_bootstrap_diff`), and for readers with garment views
-    the share of photos whose box was found on the garment itself.
+    the share of photos whose box was found on the garment itself.  ``segmenter`` finds the
+    boxes (default: the one each classifier carries).  With ``return_probas`` the result is
+    ``(table, probas)``, ``probas[framing, reader]`` each head's probabilities (for
+    :func:`reader_gain`).
     """
     from .evaluate import head_scores, paired_bootstrap_diff
     from .inference import predict_images
@@ -123,7 +136,8 @@ def framing_test(readers: dict, images, garment_masks, model: str, framings, tar
         framed = [reframe(img, framing, m, model) for img, m in zip(images, garment_masks)]
         rows[framing] = []
         for reader, (clf, views, image_size) in readers.items():
-            proba, boxes = predict_images(clf, framed, views, image_size, names, return_boxes=True)
+            proba, boxes = predict_images(clf, framed, views, image_size, names, return_boxes=True,
+                                          segmenter=segmenter)
             probas[framing, reader] = proba
             source = f"{model}_source"
             found = float((boxes[source] == "garment").mean() * 100) if source in boxes else np.nan
@@ -135,7 +149,26 @@ def framing_test(readers: dict, images, garment_masks, model: str, framings, tar
                                       "accuracy_%": 100 * s["accuracy"], "drop_points": -100 * d,
                                       "drop_lo": -100 * hi, "drop_hi": -100 * lo,
                                       "box found on the garment %": found})
-    return pd.DataFrame([r for f in framings for r in rows[f]])
+    table = pd.DataFrame([r for f in framings for r in rows[f]])
+    return (table, probas) if return_probas else table
+
+
+def reader_gain(probas: dict, targets: dict, framing: str, reader: str, reference_reader: str,
+                n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """Per head, on one framing: accuracy of ``reference_reader`` (``reference_%``) and ``reader``
+    (``reader_%``) on the same photos and the gain in points with a paired bootstrap interval
+    (``probas`` from :func:`framing_test` with ``return_probas``) -- does a lever read this
+    framing better?"""
+    from .evaluate import head_scores, paired_bootstrap_diff
+
+    rows = []
+    for key, y in targets.items():
+        a, b = probas[framing, reference_reader][key], probas[framing, reader][key]
+        d, lo, hi = paired_bootstrap_diff(y, a, b, n_boot, level, seed)
+        rows.append({"head": key, "n": head_scores(y, a)["n"], "reference_%": 100 * head_scores(y, a)["accuracy"],
+                     "reader_%": 100 * head_scores(y, b)["accuracy"], "gain_points": 100 * d, "gain_lo": 100 * lo,
+                     "gain_hi": 100 * hi})
+    return pd.DataFrame(rows)
 
 
 def framing_summary(table: pd.DataFrame, reference_framing: str = "normal", max_drop: float | None = None) -> pd.DataFrame:
@@ -176,3 +209,18 @@ def framing_photos(frame: pd.DataFrame, model: str, n: int, seed: int, segmenter
         images.append(img)
         masks.append(garment_mask(segmenter, img, model, groups))
     return images, masks, picks["path"].tolist()
+
+
+def format_gains(gains: pd.DataFrame, reference: str = "kept") -> pd.DataFrame:
+    """:func:`reader_gain` rows of several levers (a ``lever`` column) and framings (``framing``) as a
+    table for reading: one row per lever, framing and head (its English name), the two
+    accuracies, the gain and its interval."""
+    from .schema import get_head
+
+    out = pd.DataFrame({"lever": gains["lever"], "framing": gains["framing"],
+                        "head": [get_head(k).en for k in gains["head"]], "photos": gains["n"],
+                        f"{reference}, %": gains["reference_%"].round(1),
+                        "with the lever, %": gains["reader_%"].round(1),
+                        "gain, points": gains["gain_points"].round(1),
+                        "95% CI": [f"{lo:+.1f} to {hi:+.1f}" for lo, hi in zip(gains["gain_lo"], gains["gain_hi"])]})
+    return out.set_index(["lever", "framing", "head"])

@@ -50,7 +50,7 @@ from torch import nn
 from .runtime import runner
 
 __all__ = ["length_from_mask", "GROUPS", "GROUP_NAMES", "FIXED_BOXES", "group_lookup", "ccp_group_lookup", "GarmentSegmenter", "garment_boxes",
-           "mask_box", "box_iou", "mask_iou", "zoom_copy", "zoomed_out", "cutout_copy", "segmenter_state", "same_segmenter", "segmenter_from_state",
+           "mask_box", "box_iou", "mask_iou", "zoom_copy", "zoomed_out", "cutout_copy", "garment_shares", "garment_cutout", "segmenter_state", "same_segmenter", "segmenter_from_state",
            "save_segmenter", "load_segmenter"]
 
 # group name -> CCP label names; "background" takes "null", "other" every label not listed.
@@ -610,16 +610,59 @@ def length_from_mask(seg: GarmentSegmenter, images) -> list[str | None]:
     return out
 
 
-def locate_photos(seg: GarmentSegmenter, paths, batch_size: int = 32, progress: bool = True) -> pd.DataFrame:
-    """:meth:`GarmentSegmenter.boxes` of photo files, read in batches (one row per path, in order)."""
+def garment_shares(shares: np.ndarray) -> np.ndarray:
+    """``(n, 2, h, w)``: each garment's share (:data:`GARMENTS`, top then bottom) of every cell
+    of group-share maps ``(n, G, h, w)`` (:meth:`GarmentSegmenter.predict_shares`)."""
+    ids = [[GROUP_NAMES.index(g) for g in GARMENTS[garment]] for garment in ("top", "bottom")]
+    return np.stack([shares[:, i].sum(axis=1) for i in ids], axis=1)
+
+
+def locate_photos(seg: GarmentSegmenter, paths, batch_size: int = 32, progress: bool = True,
+                  return_shares: bool = False):
+    """:meth:`GarmentSegmenter.boxes` of photo files, read in batches (one row per path, in order).
+
+    With ``return_shares`` the result is ``(boxes, shares)``, ``shares`` the garments' share
+    maps on the canvas (:func:`garment_shares`, float16), from the same segmenter pass: what
+    a cut-out view (:attr:`fashionkit.features.ViewSpec.cutout`) cuts the garment out by.
+    """
     from tqdm.auto import tqdm
 
     from .images import load_image
 
     paths = [str(p) for p in paths]
-    parts = [seg.boxes([load_image(p) for p in paths[i:i + batch_size]])
-             for i in tqdm(range(0, len(paths), batch_size), desc="garment boxes", disable=not progress)]
-    return pd.concat(parts, ignore_index=True) if parts else seg.boxes([])
+    parts, maps = [], []
+    for i in tqdm(range(0, len(paths), batch_size), desc="garment boxes", disable=not progress):
+        images = [load_image(p) for p in paths[i:i + batch_size]]
+        shares = seg.predict_shares(images)
+        parts.append(pd.DataFrame([garment_boxes(s, img.size, tuple(seg.canvas), seg.rules)
+                                   for img, s in zip(images, shares)],
+                                  columns=["top", "top_source", "bottom", "bottom_source", "person", "note"]))
+        maps.append(garment_shares(shares).astype(np.float16))
+    boxes = pd.concat(parts, ignore_index=True) if parts else seg.boxes([])
+    if not return_shares:
+        return boxes
+    n_cells = (2, seg.canvas[0] // STRIDE, seg.canvas[1] // STRIDE)
+    return boxes, (np.concatenate(maps) if maps else np.zeros((0, *n_cells), dtype=np.float16))
+
+
+def garment_cutout(img: Image.Image, share: np.ndarray, canvas: tuple[int, int], threshold: float = 0.5,
+                   background=(240, 240, 240), margin: float = 0.06) -> Image.Image | None:
+    """The garment alone on a plain ``background``, cut to its box (a product-photo stand-in made
+    from a street photo); None when no cell of the photo reaches ``threshold``.
+
+    ``share`` is one garment's share map ``(h, w)`` on the letter-box ``canvas`` (a plane of
+    :func:`garment_shares`); it is cut to the photo's cells, resized to the photo
+    bilinearly (smooth edges rather than 8-pixel steps) and thresholded.  The cut is
+    :func:`fashionkit.framing.cut_out_by_mask`, the same as chapter 5's ``cut_out`` framing.
+    """
+    from .framing import cut_out_by_mask
+
+    cells = photo_cells(np.asarray(share, dtype=np.float32)[None], img.size, tuple(canvas))[0]
+    smooth = np.asarray(Image.fromarray(np.ascontiguousarray(cells)).resize(img.size, Image.BILINEAR))
+    mask = smooth >= threshold
+    if mask.mean() < BoxRules().min_share:
+        return None
+    return cut_out_by_mask(img, mask, margin, background)
 
 
 def example_photos(manifest: pd.DataFrame, mask_photos: tuple[list, list], lut: np.ndarray, n: int = 8,

@@ -46,6 +46,7 @@ def labelled(manifest: pd.DataFrame, model: str) -> pd.Series:
 
 
 BOXES_FILE = "garment_boxes.csv"  # in features_dir: the garment boxes of every photo (chapter 2)
+SHARES_FILE = "garment_shares.npz"  # in features_dir: the garments' share maps the cut-out views cut by (chapter 2)
 BOX_SIDES = ("l", "t", "r", "b")
 
 
@@ -74,6 +75,30 @@ def read_boxes(features_dir) -> dict:
             for p, t, b in zip(frame["path"], frame[cols["top"]].to_numpy(), frame[cols["bottom"]].to_numpy())}
 
 
+def write_garment_shares(paths, shares: np.ndarray, canvas, features_dir) -> Path:
+    """Store the garments' share maps of ``paths`` (:func:`fashionkit.localise.locate_photos` with
+    ``return_shares``; ``(n, 2, h, w)`` on the segmenter's letter-box ``canvas``) beside the boxes."""
+    paths = [str(p) for p in paths]
+    if len(shares) != len(paths):
+        raise ValueError(f"{len(shares)} share maps for {len(paths)} photos")
+    target = Path(features_dir) / SHARES_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(target, paths=np.array(paths), shares=np.asarray(shares, dtype=np.float16),
+                        canvas=np.asarray(canvas, dtype=int))
+    return target
+
+
+def read_garment_shares(features_dir) -> dict:
+    """``{"canvas": (h, w), "maps": {path: (2, h, w) float16}}`` from :func:`write_garment_shares`'s file
+    (what :func:`fashionkit.features.extract_features` takes as ``garment_shares``)."""
+    target = Path(features_dir) / SHARES_FILE
+    if not target.is_file():
+        raise FileNotFoundError(f"no garment share maps at {target}: chapter 2 writes them (run it first)")
+    with np.load(target) as data:
+        return {"canvas": tuple(int(v) for v in data["canvas"]),
+                "maps": dict(zip(data["paths"].tolist(), data["shares"]))}
+
+
 def model_views(manifest: pd.DataFrame, model: str, view_names, features_dir, backbone: str,
                 trainable_blocks: int, image_size=(390, 260), batch_size: int = 32, progress: bool = True,
                 view_size=None):
@@ -92,9 +117,10 @@ def model_views(manifest: pd.DataFrame, model: str, view_names, features_dir, ba
     net = create_model(backbone, heads=heads(model), pretrained=True, trainable_blocks=trainable_blocks)
     specs = [view_spec(name, view_size) for name in view_names]
     boxes = read_boxes(features_dir) if any(s.garment for s in specs) else None
+    shares = read_garment_shares(features_dir) if any(s.cutout for s in specs) else None
     cache = extract_features(net.frozen, paths, views=specs,
                              image_size=tuple(image_size), batch_size=batch_size, cache_path=cache_dir,
-                             progress=progress, boxes=boxes,
+                             progress=progress, boxes=boxes, garment_shares=shares,
                              augmented_rows=split_positions(manifest, rows, model)["train"])
     return rows, dict(cache.views)
 
