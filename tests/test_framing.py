@@ -88,3 +88,16 @@ def test_summary_of_a_head_without_labelled_photos_has_no_drop():
              "drop_points": np.nan, "drop_lo": np.nan, "drop_hi": np.nan} for f in ("normal", "tight")]
     summary = framing_summary(pd.DataFrame(rows), max_drop=5.0)
     assert np.isnan(summary["largest drop, points"].iloc[0]) and summary["verdict"].iloc[0] == "cannot tell"
+
+
+def test_reader_gain_is_paired_and_formatted_for_reading():
+    y = {"top_type": np.array([0, 1, 1, 0, -1])}
+    right = np.eye(2)[[0, 1, 1, 0, 0]]
+    wrong_twice = np.eye(2)[[0, 0, 0, 0, 0]]
+    probas = {("cut_out", "kept"): {"top_type": wrong_twice}, ("cut_out", "lever"): {"top_type": right}}
+    gain = framing.reader_gain(probas, y, "cut_out", "lever", "kept", n_boot=200)
+    row = gain.iloc[0]
+    assert row["n"] == 4 and row["reference_%"] == 50 and row["reader_%"] == 100 and row["gain_points"] == 50
+    assert row["gain_lo"] <= 50 <= row["gain_hi"]
+    table = framing.format_gains(gain.assign(lever="+ cut-out", framing="cut out"))
+    assert table.index.names == ["lever", "framing", "head"] and table.iloc[0]["gain, points"] == 50

@@ -184,3 +184,73 @@ def test_length_from_mask_applies_the_labels_hem_rule_and_says_none_without_feet
     photo = Image.new("RGB", (40, 100))
     assert L.length_from_mask(_Painted(person), [photo]) == ["ankle"]
     assert L.length_from_mask(_Painted(barefoot), [photo]) == [None]
+
+
+def test_locate_photos_returns_the_garments_share_maps_of_the_same_pass(small_segmenter, shared_data):
+    seg = small_segmenter[0]
+    paths = [shared_data / "cad" / "images" / f"{i:06d}.jpg" for i in (1, 2, 3)]
+    boxes, shares = L.locate_photos(seg, paths, batch_size=2, progress=False, return_shares=True)
+    assert boxes.equals(L.locate_photos(seg, paths, progress=False))
+    assert shares.shape == (3, 2, 8, 6) and shares.dtype == np.float16
+    full = seg.predict_shares([Image.open(p).convert("RGB") for p in paths])
+    top = full[:, [G["inner_top"], G["outerwear"]]].sum(axis=1)
+    assert np.allclose(shares[:, 0], top, atol=1e-3) and np.allclose(shares[:, 1], full[:, G["bottom"]], atol=1e-3)
+
+
+def test_garment_cutout_keeps_the_garment_on_a_plain_background(shared_data):
+    """A perfect share map of CCP's true mask: the cut-out is the garment's pixels on the grey, cut to its box."""
+    lut = L.ccp_group_lookup(shared_data)
+    img = Image.open(shared_data / "ccp" / "images" / "0001.jpg").convert("RGB")
+    groups = lut[np.asarray(Image.open(shared_data / "ccp" / "masks" / "0001.png"))]
+    canvas = (img.height, img.width)  # a canvas of the photo's own size: one cell per pixel
+    share = L.garment_shares(shares_from(groups)[None])[0, 1]
+    cut = L.garment_cutout(img, share, canvas, background=(233, 233, 233))
+    ys, xs = np.nonzero(groups == G["bottom"])
+    assert cut.height >= ys.max() - ys.min() and cut.width >= xs.max() - xs.min()
+    assert cut.width < img.width and cut.height < img.height
+    grey = (np.asarray(cut) == 233).all(axis=2).mean()
+    assert 0.1 < grey < 0.9
+    assert L.garment_cutout(img, np.zeros_like(share), canvas) is None  # nothing found: the caller falls back
+
+
+def test_cutout_view_reads_the_cut_out_and_falls_back_to_the_box(shared_data):
+    from fashionkit.features import TOP_GARMENT_CUTOUT, _view_input
+
+    img = Image.open(shared_data / "ccp" / "images" / "0001.jpg").convert("RGB")
+    lut = L.ccp_group_lookup(shared_data)
+    groups = lut[np.asarray(Image.open(shared_data / "ccp" / "masks" / "0001.png"))]
+    path, box = "0001.jpg", (0.2, 0.1, 0.8, 0.6)
+    boxes = {path: {"top": box, "bottom": box}}
+    found = {"canvas": (img.height, img.width), "maps": {path: L.garment_shares(shares_from(groups)[None])[0]}}
+    cut, whole = _view_input(img, TOP_GARMENT_CUTOUT, path, boxes, found)
+    assert whole == (0.0, 0.0, 1.0, 1.0) and cut.size < img.size
+    again, _ = _view_input(img, TOP_GARMENT_CUTOUT, path, boxes, found)
+    assert np.array_equal(np.asarray(cut), np.asarray(again))  # the grey is seeded per photo
+    empty = {"canvas": found["canvas"], "maps": {path: np.zeros_like(found["maps"][path])}}
+    assert _view_input(img, TOP_GARMENT_CUTOUT, path, boxes, empty) == (img, box)
+
+
+def test_share_maps_round_trip_and_a_cutout_view_needs_them(tmp_path, shared_data):
+    from dataclasses import replace
+
+    from fashionkit import pipeline
+    from fashionkit.features import TOP_GARMENT_CUTOUT, extract_features
+    from fashionkit.models import create_model
+
+    paths = [str(shared_data / "ccp" / "images" / "0001.jpg"), str(shared_data / "ccp" / "images" / "0002.jpg")]
+    shares = np.random.default_rng(0).random((2, 2, 8, 6)).astype(np.float16)
+    pipeline.write_garment_shares(paths, shares, (64, 48), tmp_path)
+    back = pipeline.read_garment_shares(tmp_path)
+    assert back["canvas"] == (64, 48) and np.array_equal(back["maps"][paths[1]], shares[1])
+    with pytest.raises(ValueError, match="share maps for"):
+        pipeline.write_garment_shares(paths[:1], shares, (64, 48), tmp_path)
+    net = create_model(trainable_blocks=1)
+    view = replace(TOP_GARMENT_CUTOUT, size=(64, 48))
+    boxes = {p: {"top": (0.2, 0.1, 0.8, 0.6), "bottom": (0.1, 0.4, 0.9, 1.0)} for p in paths}
+    with pytest.raises(ValueError, match="garment_shares"):
+        extract_features(net.frozen, paths, [view], cache_path=tmp_path / "c", progress=False, boxes=boxes,
+                         augmented_rows=[0, 1])
+    cache = extract_features(net.frozen, paths, [view], cache_path=tmp_path / "c", progress=False, boxes=boxes,
+                             augmented_rows=[0], garment_shares=back)
+    maps = np.asarray(cache.views[view.name])
+    assert np.isfinite(maps[0]).all() and np.isnan(maps[1]).all()  # training rows only
