@@ -26,7 +26,7 @@ import pandas as pd
 from PIL import Image
 
 __all__ = ["FRAMINGS", "PLAIN", "cut_out_by_mask", "reframe", "register_framing", "framing_test", "framing_summary",
-           "reader_gain", "format_gains"]
+           "reader_gain", "format_gains", "lever_verdicts"]
 
 PLAIN = (240, 240, 240)  # the plain background of padded and cut-out framings
 FRAMINGS: dict[str, Callable] = {}
@@ -224,3 +224,21 @@ def format_gains(gains: pd.DataFrame, reference: str = "kept") -> pd.DataFrame:
                         "gain, points": gains["gain_points"].round(1),
                         "95% CI": [f"{lo:+.1f} to {hi:+.1f}" for lo, hi in zip(gains["gain_lo"], gains["gain_hi"])]})
     return out.set_index(["lever", "framing", "head"])
+
+
+def lever_verdicts(gains: pd.DataFrame, better_on: str, guard: str) -> dict[str, str]:
+    """Per lever of :func:`reader_gain` rows (``lever`` and ``framing`` columns): kept when it reads
+    framing ``better_on`` better beyond noise on some head (interval above 0) and loses beyond
+    noise on no head of framing ``guard`` (no interval below 0); the sentence says which heads."""
+    from .schema import get_head
+
+    out = {}
+    for lever, rows in gains.groupby("lever", sort=False):
+        up = rows[(rows["framing"] == better_on) & (rows["gain_lo"] > 0)]
+        down = rows[(rows["framing"] == guard) & (rows["gain_hi"] < 0)]
+        names = lambda r: ", ".join(f"{get_head(k).en} ({g:+.1f})" for k, g in zip(r["head"], r["gain_points"]))
+        better = f"better beyond noise on {better_on}: {names(up) or 'no head'}"
+        worse = f"worse beyond noise on {guard}: {names(down) or 'no head'}"
+        verdict = "kept" if len(up) and not len(down) else "not kept"
+        out[lever] = f"{lever}: {verdict} ({better}; {worse})"
+    return out

@@ -101,3 +101,16 @@ def test_reader_gain_is_paired_and_formatted_for_reading():
     assert row["gain_lo"] <= 50 <= row["gain_hi"]
     table = framing.format_gains(gain.assign(lever="+ cut-out", framing="cut out"))
     assert table.index.names == ["lever", "framing", "head"] and table.iloc[0]["gain, points"] == 50
+
+
+def test_a_lever_is_kept_only_when_better_where_aimed_and_never_worse_as_taken():
+    rows = pd.DataFrame({"lever": ["a"] * 2 + ["b"] * 2 + ["c"] * 2,
+                         "framing": ["cut out", "as taken"] * 3,
+                         "head": ["top_neck"] * 6,
+                         "gain_points": [10.0, -1.0, 10.0, -5.0, 2.0, 0.0],
+                         "gain_lo": [3.0, -4.0, 3.0, -9.0, -2.0, -3.0],
+                         "gain_hi": [18.0, 2.0, 18.0, -0.5, 6.0, 3.0]})
+    verdicts = framing.lever_verdicts(rows, "cut out", "as taken")
+    assert verdicts["a"].startswith("a: kept") and "neck (+10.0)" in verdicts["a"]
+    assert verdicts["b"].startswith("b: not kept") and "as taken: neck (-5.0)" in verdicts["b"]
+    assert verdicts["c"].startswith("c: not kept") and "cut out: no head" in verdicts["c"]
