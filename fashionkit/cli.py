@@ -214,6 +214,23 @@ def predict_sheet(table, path) -> None:
     _save_sheet(plots.image_grid(rows["path"].tolist(), titles, ncols=6, title="python -m fashionkit predict"), path)
 
 
+def _photo_probas(artifacts, photos, meta: dict) -> dict:
+    """Every head's probabilities for ``photos`` read in the views and sizes the recommender's
+    collection was read in (``meta``): through the deployed graphs (each photo decoded once for
+    both models), or, when the bundle asks for other views than the models were deployed
+    with, through the PyTorch models (:func:`fashionkit.recommend.photo_probas`)."""
+    checkpoints = _checkpoints(artifacts)
+    deployed = _deployed(artifacts, checkpoints)
+    same = all([v.name for v in deployed.models[m].views] == list(meta["views"][m])
+               and list(deployed.models[m].image_size) == list(meta["image_sizes"][m]) for m in deployed.models)
+    if same:
+        _, answers = deployed.read(photos)
+        return {k: v for probas, _ in answers.values() for k, v in probas.items()}
+    from . import recommend as rec
+
+    return rec.photo_probas(photos, _load_models(checkpoints), meta["views"], meta["image_sizes"])
+
+
 def recommend(args) -> int:
     from . import recommend as rec
     from .schema import get_head
@@ -225,8 +242,7 @@ def recommend(args) -> int:
     except FileNotFoundError as exc:
         raise CliError(f"no saved recommender in {bundle_dir} ({exc}); run `make all` first") from None
     meta = bundle.meta
-    clfs = _load_models({m: Path(args.artifacts) / p for m, p in CHECKPOINTS.items()})
-    probas = rec.photo_probas(photos, clfs, meta["views"], meta["image_sizes"])
+    probas = _photo_probas(args.artifacts, photos, meta)
     vector = rec.outfit_vector_of(probas)
     itself = rec.collection_match(bundle.collection, photos[0])
     k = args.k if args.k is not None else meta["k"]
