@@ -60,7 +60,7 @@ from .data import PROJECT_ROOT
 from .garment_boxes import BoxRules, canvas_array, garment_boxes
 
 __all__ = ["FORMAT", "DEPLOY_DIR", "MANIFEST", "Deployment", "DeployedModel", "StaleDeployment", "file_digest",
-           "export_deployment", "load_deployment", "deployment_for"]
+           "export_deployment", "load_deployment", "deployment_for", "end_to_end"]
 
 FORMAT = "fashionkit-deploy-1"  # bump when the graphs or the JSON change meaning: older exports become stale
 DEPLOY_DIR = "deploy"           # under the artifacts folder
@@ -428,6 +428,20 @@ def _joined(parts: list, dep: DeployedModel) -> tuple[dict, pd.DataFrame]:
         return {k: np.zeros((0, len(c)), dtype=np.float32) for k, c in dep.heads.items()}, pd.DataFrame()
     return ({k: np.concatenate([p[0][k] for p in parts]) for k in parts[0][0]},
             pd.concat([p[1] for p in parts], ignore_index=True))
+
+
+def end_to_end(deployed, paths, batch_size: int = 16) -> dict:
+    """Photos/s of the command line's reader (:meth:`fashionkit.deploy.Deployment.read`), after a
+    warm-up of two batches (sessions, first calls); :func:`fashionkit.inference.end_to_end`'s keys."""
+    import time
+
+    deployed.open().read(paths[:2 * batch_size], batch_size=batch_size)
+    start = time.perf_counter()
+    answered, answers = deployed.read(paths, batch_size=batch_size)
+    seconds = time.perf_counter() - start
+    return {"engine": f"deployed ONNX graphs, {deployed.workers} workers x {deployed.call_threads} threads",
+            "photos": len(answered), "seconds": round(seconds, 1),
+            "photos_per_s": round(len(answered) / seconds, 1), "answers": answers}
 
 
 # --------------------------------------------------------------------------- finding it
