@@ -48,6 +48,7 @@ import hashlib
 import json
 import os
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -55,9 +56,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .crops import ViewSpec, prepare_array, view_seed
+from .crops import ViewSpec, prepare_array, view_seed, view_spec
 from .data import PROJECT_ROOT
-from .garment_boxes import BoxRules, canvas_array, garment_boxes
+from .garment_boxes import GROUP_NAMES, BoxRules, canvas_array, garment_boxes
 
 __all__ = ["FORMAT", "DEPLOY_DIR", "MANIFEST", "Deployment", "DeployedModel", "StaleDeployment", "file_digest",
            "export_deployment", "load_deployment", "deployment_for", "end_to_end"]
@@ -228,8 +229,6 @@ def export_deployment(checkpoints: dict, out_dir, log=None) -> Path:
                 "checkpoints": {m: {"path": str(Path(p).resolve()), "sha1": file_digest(p)}
                                 for m, p in checkpoints.items()}}
     for model, clf in clfs.items():
-        from .crops import view_spec
-
         specs = [view_spec(v) for v in clf.extra_["views"]]
         image_size = [int(s) for s in clf.extra_["image_size"]]
         keys = list(clf.net_.heads)
@@ -252,7 +251,7 @@ def export_deployment(checkpoints: dict, out_dir, log=None) -> Path:
                 _export_graph(_shares(seg), (3, *seg.canvas), ["shares"], out / f"{seg_name}.onnx")
                 manifest["segmenters"][seg_name] = {
                     "graph": f"{seg_name}.onnx", "canvas": list(seg.canvas), "rules": vars(seg.rules),
-                    "groups": list(_groups()), "mean": list(seg.trunk_.data_config["mean"]),
+                    "groups": list(GROUP_NAMES), "mean": list(seg.trunk_.data_config["mean"]),
                     "std": list(seg.trunk_.data_config["std"])}
             seg_name = f"segmenter-{match}"
         manifest["models"][model] = {
@@ -262,12 +261,6 @@ def export_deployment(checkpoints: dict, out_dir, log=None) -> Path:
             "split_hash": clf.split_hash_, "segmenter": seg_name}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
     return out / MANIFEST
-
-
-def _groups():
-    from .garment_boxes import GROUP_NAMES
-
-    return GROUP_NAMES
 
 
 # --------------------------------------------------------------------------- the reader (no torch)
@@ -326,6 +319,7 @@ class Deployment:
                        for m, spec in manifest["models"].items()}
         self.segmenters = manifest["segmenters"]
         self._sessions: dict = {}
+        self._lock = threading.Lock()
 
     def open(self) -> "Deployment":
         """Start every graph's session now (about 0.1-0.3 s each) rather than on first use; returns self."""
@@ -338,9 +332,10 @@ class Deployment:
                 + [spec["graph"] for spec in self.segmenters.values()])
 
     def _session(self, graph: str):
-        if graph not in self._sessions:  # ONNX Runtime's run may be called from several threads at once
-            self._sessions[graph] = _session(self.folder / graph, self.call_threads)
-        return self._sessions[graph]
+        with self._lock:  # two workers asking for a new graph at once start it once
+            if graph not in self._sessions:  # ONNX Runtime's run may then be called from several threads at once
+                self._sessions[graph] = _session(self.folder / graph, self.call_threads)
+            return self._sessions[graph]
 
     def _run(self, graph: str, x: np.ndarray) -> list:
         return self._session(graph).run(None, {"x": x})
@@ -467,6 +462,9 @@ def load_deployment(folder, checkpoints: dict, **kw) -> Deployment:
             raise StaleDeployment(f"the {model} checkpoint {path} changed since the export")
         if manifest["models"][model]["heads"] != {h.key: list(h.names) for h in heads(model)}:
             raise StaleDeployment(f"the {model} model's heads differ from the schema's")
+    for name, spec in manifest.get("segmenters", {}).items():
+        if spec["groups"] != list(GROUP_NAMES):
+            raise StaleDeployment(f"{name} was exported for other garment groups than fashionkit.garment_boxes'")
     graphs = [g for spec in manifest["models"].values() for g in spec["graphs"].values()]
     graphs += [spec["graph"] for spec in manifest["segmenters"].values()]
     missing = [g for g in graphs if not (folder / g).is_file()]
