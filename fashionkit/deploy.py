@@ -427,16 +427,19 @@ def _joined(parts: list, dep: DeployedModel) -> tuple[dict, pd.DataFrame]:
 
 def end_to_end(deployed, paths, batch_size: int = 16) -> dict:
     """Photos/s of the command line's reader (:meth:`fashionkit.deploy.Deployment.read`), after a
-    warm-up of two batches (sessions, first calls); :func:`fashionkit.inference.end_to_end`'s keys."""
+    warm-up of two batches (sessions, first calls); :func:`fashionkit.inference.end_to_end`'s keys
+    and ``cpu_ms_per_photo``, the process's CPU time per photo (what the rate would be on idle
+    cores, when other programs share the machine: ``cores / cpu_ms_per_photo``)."""
     import time
 
     deployed.open().read(paths[:2 * batch_size], batch_size=batch_size)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     answered, answers = deployed.read(paths, batch_size=batch_size)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     return {"engine": f"deployed ONNX graphs, {deployed.workers} workers x {deployed.call_threads} threads",
             "photos": len(answered), "seconds": round(seconds, 1),
-            "photos_per_s": round(len(answered) / seconds, 1), "answers": answers}
+            "photos_per_s": round(len(answered) / seconds, 1), "answers": answers,
+            "cpu_ms_per_photo": round(1000 * cpu / max(1, len(answered)), 1)}
 
 
 # --------------------------------------------------------------------------- finding it
