@@ -8,7 +8,7 @@ exported once from the checkpoints, with ONNX Runtime, numpy, PIL and pandas onl
 * ``<model>-<H>x<W>.onnx`` per model and view size: the whole attribute network (frozen
   trunk, upper blocks, heads) and each head's softmax, one graph, so no PyTorch runs
   between the trunk and the heads;
-* ``segmenter-<name>.onnx``: the segmenter's trunk, head and softmax, giving the group-share
+* ``segmenter-<n>.onnx``: each distinct segmenter's trunk, head and softmax, giving the group-share
   map that :func:`fashionkit.garment_boxes.garment_boxes` turns into boxes;
 * ``deploy.json``: everything the reader needs (:data:`FORMAT`): per model its views (every
   :class:`~fashionkit.crops.ViewSpec` field), image size, timm data config, heads and
@@ -23,23 +23,41 @@ says so on stderr) and returns a :class:`Deployment`, whose :meth:`~Deployment.r
 once by each distinct segmenter, cropped into each model's views (the same code,
 :func:`fashionkit.crops.prepare_array`), answered, the views' probabilities averaged.
 
-Choices, measured on this 2-core CPU (tf_efficientnet_lite2, 224x192 top crops):
+Choices, measured on this 2-core CPU (tf_efficientnet_lite2; the machine was shared with
+another ``make all`` most of the time, so costs are given as CPU time of one thread, which
+other programs barely move, beside wall rates measured side by side):
 
 * **Photo size fixed, batch free.**  The TF-"same" padding of timm's EfficientNets computes
   each stride-2 convolution's padding from the input's shape, which a graph with a dynamic
-  size exports as Shape / Gather / Ceil / Pad nodes per convolution.  The graph is exported
+  size exports as Shape / Gather / Ceil / Pad nodes per convolution.  Each graph is exported
   at its one input size, folded by ONNX Runtime's basic (hardware-independent)
-  optimisations into plain Conv / Clip / Add nodes, and only then given a symbolic batch:
-  78 crops/s for the fused top model against 60 with the dynamic graph (batch 32).
-* **Whole models.**  Trunk in ONNX Runtime and upper blocks and heads in eager PyTorch read
-  about 40 crops/s end to end (7.6 s for 300 top crops); the fused graph about 75.
-* **Two workers, one thread each.**  Depthwise convolutions do not split well over two
-  threads; two batches read at once by two threads, each session call on one core, give
-  about 15 % more than one batch at a time on two cores, and the decoding and cropping of
-  one batch overlap the other's network (ONNX Runtime releases the GIL).
+  optimisations into plain Conv / Clip / Add / Gemm nodes, and only then given a symbolic
+  batch (a Resize whose folded output size held the batch gets scales instead; the graph
+  is checked against PyTorch at another batch size before it is kept): 18.8 CPU-ms per top
+  crop against 26.0 with a dynamic size and batch (at two threads, batch 32: 78 against
+  60 crops/s).
+* **Whole models.**  No PyTorch between the trunk and the heads: on 300 test photos, both
+  models, 21.6 photos/s against 14.6 for the notebooks' path (trunk on ONNX Runtime, upper
+  blocks and heads in PyTorch) and 4.0 for PyTorch alone (``make bench``, same conditions).
+* **ONNX Runtime's full optimisation (its default, kept).**  Its blocked (NCHWc) layout
+  makes the depthwise convolutions cheap: 19 CPU-ms per top crop against 62 with the
+  extended level only.
+* **Two workers, one thread each, batches of 16.**  Two batches are read at once by two
+  threads, each session call on one core (ONNX Runtime and PIL release the GIL, so one
+  batch's decoding and cropping overlap the other's network): 75 CPU-ms per photo and
+  13.3 photos/s against 113 CPU-ms and 8.7 photos/s for one batch at a time on two
+  threads (same load, interleaved runs).  Three workers, or batches of 8 or 32, gave no
+  more.
 * **Rejected: int8.**  Static int8 quantisation (QDQ and QOperator, per channel, 96
   calibration crops) of the top trunk ran 74-78 against 68 crops/s (this CPU has AVX2 but
   no VNNI) and agreed with the float answers on only 74-93 % of photos per head.
+
+**The ceiling.**  A photo costs three network passes: the segmenter (12.8 CPU-ms), the top
+crop (19.0) and the bottom crop (27.4), 59 CPU-ms, plus decoding (1.7), the segmenter's
+canvas (3.0), two crops (7.1) and the boxes (0.6): about 72 CPU-ms, so two idle cores
+read at most about 28 photos/s (the networks alone would allow 34).  The aim of 30 needs
+fewer network FLOPs (smaller crops or canvas, a lighter trunk: a change of the models,
+for the book to measure) or a faster runtime.
 """
 
 from __future__ import annotations
