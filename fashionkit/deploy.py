@@ -277,7 +277,9 @@ def export_deployment(checkpoints: dict, out_dir, log=None) -> Path:
             "data_config": _plain(dict(clf.net_.data_config)),
             "heads": {k: list(clf.classes_[k]) for k in keys}, "graphs": graphs,
             "split_hash": clf.split_hash_, "segmenter": seg_name}
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
+    partial = out / f"{MANIFEST}.{os.getpid()}.partial"  # written last and whole: a reader sees all or nothing
+    partial.write_text(json.dumps(manifest, indent=1))
+    partial.replace(out / MANIFEST)
     return out / MANIFEST
 
 
