@@ -240,6 +240,7 @@ def export_deployment(checkpoints: dict, out_dir, log=None) -> Path:
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    (out / MANIFEST).unlink(missing_ok=True)  # the old graphs are about to be replaced: no reader may trust them
     say = log or (lambda line: None)
     clfs = {m: load_checkpoint(Path(p)) for m, p in checkpoints.items()}
     segmenters: list = []
