@@ -511,7 +511,7 @@ def deployment_for(artifacts, checkpoints: dict, say=None, **kw) -> Deployment:
         "about half a minute, once")
     try:
         export_deployment(checkpoints, folder)
-    except PermissionError:
+    except OSError:  # read-only artifacts (a shared build): export into the user's cache instead
         digest = hashlib.sha1("".join(file_digest(p) for p in checkpoints.values()).encode()).hexdigest()[:16]
         root = os.environ.get("FASHIONKIT_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "fashionkit"
         folder = Path(root) / DEPLOY_DIR / digest
