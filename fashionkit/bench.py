@@ -34,23 +34,6 @@ def notebook_times(nb_dir: Path) -> pd.DataFrame:
     return pd.DataFrame(runs, columns=["notebook", "seconds", "start_time", "end_time"])
 
 
-def startup_seconds(photo: Path, artifacts: Path, repeats: int = 3) -> float:
-    """Wall seconds from process start to the first answer: ``python -m fashionkit predict PHOTO``
-    (the median of ``repeats`` runs; the deployed graphs exist, files are in the page cache)."""
-    import subprocess
-    import sys
-    import time
-
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-    runs = []
-    for _ in range(max(1, repeats)):
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "fashionkit", "--artifacts", str(artifacts), "predict", str(photo)],
-                       env=env, cwd=PROJECT_ROOT, capture_output=True, check=True)
-        runs.append(time.perf_counter() - start)
-    return float(np.median(runs))
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--build", default=str(PROJECT_ROOT / "build"))
@@ -80,6 +63,7 @@ def main(argv=None) -> int:
     if all(p.is_file() for p in checkpoints.values()) and manifest_csv.is_file():
         from .deploy import deployment_for
         from .deploy import end_to_end as deployed_end_to_end
+        from .deploy import startup_seconds
         from .train import load_checkpoint
 
         manifest = pd.read_csv(manifest_csv)

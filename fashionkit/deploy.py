@@ -83,7 +83,7 @@ from .data import PROJECT_ROOT
 from .garment_boxes import GROUP_NAMES, BoxRules, canvas_array, garment_boxes
 
 __all__ = ["FORMAT", "DEPLOY_DIR", "MANIFEST", "Deployment", "DeployedModel", "StaleDeployment", "file_digest",
-           "export_deployment", "load_deployment", "deployment_for", "end_to_end"]
+           "export_deployment", "load_deployment", "deployment_for", "end_to_end", "startup_seconds"]
 
 FORMAT = "fashionkit-deploy-1"  # bump when the graphs or the JSON change meaning: older exports become stale
 DEPLOY_DIR = "deploy"           # under the artifacts folder
@@ -465,6 +465,24 @@ def end_to_end(deployed, paths, batch_size: int = 16) -> dict:
             "photos": len(answered), "seconds": round(seconds, 1),
             "photos_per_s": round(len(answered) / seconds, 1), "answers": answers,
             "cpu_ms_per_photo": round(1000 * cpu / max(1, len(answered)), 1)}
+
+
+def startup_seconds(photo: Path, artifacts: Path, repeats: int = 3) -> float:
+    """Wall seconds from process start to the first answer: ``python -m fashionkit predict PHOTO``,
+    warm (the median of ``repeats`` runs after an untimed one, which exports the graphs if they
+    are missing and brings the files into the page cache)."""
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    runs = []
+    for _ in range(1 + max(1, repeats)):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "fashionkit", "--artifacts", str(artifacts), "predict", str(photo)],
+                       env=env, cwd=PROJECT_ROOT, capture_output=True, check=True)
+        runs.append(time.perf_counter() - start)
+    return float(np.median(runs[1:]))
 
 
 # --------------------------------------------------------------------------- finding it
