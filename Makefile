@@ -23,14 +23,15 @@ ART_DIR   := $(abspath $(BUILD))/artifacts
 # the same folder as seen from notebooks/ (papermill's cwd), so the book shows no machine's absolute path
 ART_NB    := $(shell realpath -m --relative-to=notebooks $(BUILD))/artifacts
 EXECUTED  := $(addprefix $(NB_DIR)/,$(addsuffix .ipynb,$(NOTEBOOKS)))
-# bookpages, booktags, bench, cli and train_gpu only render the book / time / serve the shell / train the GPU
+# bookpages, booktags, bench, cli, deploy and train_gpu only render the book / time / serve the shell / train the GPU
 # profile: editing them reruns no notebook.
-PKG       := $(filter-out fashionkit/bookpages.py fashionkit/booktags.py fashionkit/bench.py fashionkit/cli.py fashionkit/__main__.py fashionkit/train_gpu.py,$(wildcard fashionkit/*.py)) params/splits.csv
+PKG       := $(filter-out fashionkit/bookpages.py fashionkit/booktags.py fashionkit/bench.py fashionkit/cli.py fashionkit/__main__.py fashionkit/train_gpu.py fashionkit/deploy.py,$(wildcard fashionkit/*.py)) params/splits.csv
 BOOK_HTML := $(BUILD)/book/_build/html/index.html
+DEPLOYED  := $(ART_DIR)/deploy/deploy.json
 
-.PHONY: all venv data notebooks book test bench lab clean train-gpu
+.PHONY: all venv data notebooks deploy book test bench lab clean train-gpu
 
-all: notebooks book
+all: notebooks deploy book
 
 venv: $(STAMP)
 # torch goes first and alone: its pin selects the CPU wheel where one is on disk, and
@@ -63,6 +64,13 @@ $(NB_DIR)/05_tta_eval.ipynb: $(NB_DIR)/03_train_top.ipynb $(NB_DIR)/04_train_bot
 $(NB_DIR)/06_error_gallery.ipynb: $(NB_DIR)/05_tta_eval.ipynb
 $(NB_DIR)/07_autoencoder_recommend.ipynb: $(NB_DIR)/03_train_top.ipynb $(NB_DIR)/04_train_bottom.ipynb
 
+# The command line's graphs (fashionkit.deploy): each model of chapters 3-4 whole and the garment segmenter,
+# exported to ONNX once, so `python -m fashionkit predict` reads photos without importing torch.
+deploy: $(DEPLOYED)
+$(DEPLOYED): $(NB_DIR)/03_train_top.ipynb $(NB_DIR)/04_train_bottom.ipynb fashionkit/deploy.py $(STAMP)
+	$(PY) -m fashionkit.deploy --artifacts $(ART_DIR)
+	touch $@
+
 book: $(BOOK_HTML)
 # jupyter-book renders the executed copies (execute_notebooks: off); book/ holds the prose.
 $(BOOK_HTML): $(EXECUTED) $(shell find book -type f) fashionkit/bookpages.py fashionkit/booktags.py fashionkit/fonts.py $(STAMP)
@@ -75,7 +83,8 @@ $(BOOK_HTML): $(EXECUTED) $(shell find book -type f) fashionkit/bookpages.py fas
 	$(VENV)/bin/jupyter-book build $(BUILD)/book -n -W --keep-going
 	@echo "book: $(abspath $(BOOK_HTML))"
 
-# Speed figures (printed, not asserted): notebook wall times, extraction, training, inference.
+# Speed figures (printed, not asserted): notebook wall times, extraction, training, inference (the command
+# line's graphs are exported first if missing or stale, by fashionkit.deploy itself: no notebook is rerun).
 bench: $(STAMP)
 	$(PY) -m fashionkit.bench
 

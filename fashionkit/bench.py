@@ -4,13 +4,17 @@
 * extraction time of every cached view,
 * training time of the attribute models (their history),
 * ``predict`` end to end on test photos: photos/s for both models (decode once, locate
-  once; model loading excluded), the same with PyTorch alone and the agreement of the
-  faster engine's answers with PyTorch's, and the startup time (process start to first answer).
+  once; model loading excluded) through the command line's deployed graphs
+  (:mod:`fashionkit.deploy`), through the notebooks' path (trunk on ONNX Runtime, upper
+  blocks and heads in PyTorch: :func:`fashionkit.inference.read_outfits`) and through
+  PyTorch alone; the agreement of the deployed answers with PyTorch's, per head; and the
+  startup time (process start to first answer, the graphs already exported).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import numpy as np
@@ -28,20 +32,6 @@ def notebook_times(nb_dir: Path) -> pd.DataFrame:
 
     runs = read_notebook_runs(nb_dir)
     return pd.DataFrame(runs, columns=["notebook", "seconds", "start_time", "end_time"])
-
-
-def startup_seconds(photo: Path, artifacts: Path) -> float:
-    """Wall seconds from process start to the first answer: ``python -m fashionkit predict PHOTO``."""
-    import os
-    import subprocess
-    import sys
-    import time
-
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "fashionkit", "--artifacts", str(artifacts), "predict", str(photo)],
-                   env=env, cwd=PROJECT_ROOT, capture_output=True, check=True)
-    return time.perf_counter() - start
 
 
 def main(argv=None) -> int:
@@ -71,25 +61,30 @@ def main(argv=None) -> int:
                    "bottom": artifacts / "04_train_bottom" / "bottom_model.pt"}
     manifest_csv = artifacts / "01_data_audit" / "manifest.csv"
     if all(p.is_file() for p in checkpoints.values()) and manifest_csv.is_file():
-        manifest = pd.read_csv(manifest_csv)
-        paths = manifest.loc[manifest["split"] == "test", "path"].head(args.photos).tolist()
+        from .deploy import deployment_for
+        from .deploy import end_to_end as deployed_end_to_end
+        from .deploy import startup_seconds
         from .train import load_checkpoint
 
+        manifest = pd.read_csv(manifest_csv)
+        paths = manifest.loc[manifest["split"] == "test", "path"].head(args.photos).tolist()
         torch.set_num_threads(args.threads)
-        clfs = {m: load_checkpoint(p) for m, p in checkpoints.items()}
-        fast = end_to_end(clfs, paths, "auto")
+        fast = deployed_end_to_end(deployment_for(artifacts, checkpoints, threads=args.threads), paths)
         print(f"\npredict, end to end (decode, locate, both models; loading excluded): {fast['photos_per_s']} "
-              f"photos/s on {fast['photos']} test photos ({fast['seconds']} s, engine "
-              f"{fast['engine']}, {args.threads} threads; "
-              "aim: at least 30)")
-        if fast["engine"] != "torch":
-            slow = end_to_end(clfs, paths, "torch")
-            same = agreement(slow["answers"], fast["answers"])
-            print(f"the same with PyTorch alone: {slow['photos_per_s']} photos/s. Agreement of the faster path "
-                  f"with PyTorch (aim: at least 99 % on every head): lowest {same['same answer %'].min():.2f} %")
-            print(same.to_string(index=False))
-        print(f"startup, process start to first answer (one photo): {startup_seconds(Path(paths[0]), artifacts):.1f} s "
-              "(aim: at most 5)")
+              f"photos/s on {fast['photos']} test photos ({fast['seconds']} s, {fast['engine']}; aim: at least 30); "
+              f"{fast['cpu_ms_per_photo']} CPU-ms per photo, so {1000 * args.threads / fast['cpu_ms_per_photo']:.1f} "
+              f"photos/s on {args.threads} idle cores (load average now {os.getloadavg()[0]:.1f})")
+        clfs = {m: load_checkpoint(p) for m, p in checkpoints.items()}
+        mixed = end_to_end(clfs, paths, "onnx")
+        slow = end_to_end(clfs, paths, "torch")
+        print(f"the notebooks' path (trunk on ONNX Runtime, the rest in PyTorch): {mixed['photos_per_s']} photos/s; "
+              f"PyTorch alone: {slow['photos_per_s']} photos/s")
+        same = agreement(slow["answers"], fast["answers"])
+        print("Agreement of the deployed path with PyTorch alone (aim: at least 99 % on every head): lowest "
+              f"{same['same answer %'].min():.2f} %")
+        print(same.to_string(index=False))
+        print(f"startup, process start to first answer (one photo, graphs exported): "
+              f"{startup_seconds(Path(paths[0]), artifacts):.1f} s (aim: at most 5)")
     return 0
 
 

@@ -9,6 +9,11 @@ recommender chapter 7 chose and saved with its collection.  A photo that is miss
 corrupt or not an image is reported on stderr with its reason and skipped; the good photos
 of a batch are still answered, and the exit status is 1 when any photo failed (0 when all
 were answered); the command line itself (argparse) exits with 2 on a usage error.  Nothing imports this module.
+
+Photos are read through the models' deployed ONNX graphs (:mod:`fashionkit.deploy`; exported
+again, with a line on stderr, when missing or older than the checkpoints), so neither
+command imports torch or (``predict``) scikit-learn: ``predict`` answers a photo about 2 s
+after it is started, where importing the training code alone took 6.
 """
 
 from __future__ import annotations
@@ -18,10 +23,7 @@ import os
 import sys
 from pathlib import Path
 
-from .data import PROJECT_ROOT
-
-DEFAULT_ARTIFACTS = PROJECT_ROOT / "build" / "artifacts"
-CHECKPOINTS = {"top": Path("03_train_top") / "top_model.pt", "bottom": Path("04_train_bottom") / "bottom_model.pt"}
+from .deploy import CHECKPOINTS, DEFAULT_ARTIFACTS
 BUNDLE_DIR = Path("07_autoencoder_recommend")
 
 
@@ -82,6 +84,15 @@ def _check_photos(paths, folders: bool = True) -> tuple[list[Path], int]:
     return good, len(problems)
 
 
+def _checkpoints(artifacts) -> dict:
+    """``{model: checkpoint path}`` under ``artifacts``; :class:`CliError` when one is missing."""
+    checkpoints = {m: Path(artifacts) / p for m, p in CHECKPOINTS.items()}
+    for model, path in checkpoints.items():
+        if not path.is_file():
+            raise CliError(f"no trained {model} model at {path}; run `make all` first (or pass --artifacts)")
+    return checkpoints
+
+
 def _load_models(checkpoints: dict) -> dict:
     """The classifier of each model, from checkpoint files (each holds the views and size it reads)."""
     for model, path in checkpoints.items():  # before the (slow) model code is imported
@@ -92,6 +103,14 @@ def _load_models(checkpoints: dict) -> dict:
     return {model: load_checkpoint(Path(path)) for model, path in checkpoints.items()}
 
 
+def _deployed(artifacts, checkpoints: dict):
+    """The models as deployed ONNX graphs (:mod:`fashionkit.deploy`: no torch), exported first when
+    missing or older than the checkpoints (said on stderr)."""
+    from .deploy import deployment_for
+
+    return deployment_for(artifacts, checkpoints)
+
+
 def predict(args) -> int:
     files, problems = _existing(args.photos)
     for problem in problems:
@@ -99,12 +118,11 @@ def predict(args) -> int:
     if not files:
         raise CliError("no photo to read" if problems else "no photo given")
     try:
-        clfs = _load_models({m: Path(args.artifacts) / p for m, p in CHECKPOINTS.items()})
+        checkpoints = _checkpoints(args.artifacts)
     except CliError:
         _check_photos(files)  # no models: still say which photos could not be read (none readable: that error)
         raise
-    from .inference import read_outfits  # after the checks: a usage problem never waits for torch
-
+    deployed = _deployed(args.artifacts, checkpoints)  # after the checks: a usage problem never waits for a model
     failed = len(problems)
 
     def report(problem: str) -> None:  # each photo is decoded once, by the models' reader
@@ -112,11 +130,11 @@ def predict(args) -> int:
         failed += 1
         print(f"error: {problem}", file=sys.stderr)
 
-    photos, answers = read_outfits(clfs, files, progress=len(files) > 48 and sys.stderr.isatty(), on_problem=report)
+    photos, answers = deployed.read(files, progress=len(files) > 48 and sys.stderr.isatty(), on_problem=report)
     if not photos:
         raise CliError("none of the photos could be read (see above)")
-    table = answer_table(photos, answers, clfs)
-    _write(table, args.format, args.output, lambda: _as_text(table, clfs))
+    table = answer_table(photos, answers, deployed.models)
+    _write(table, args.format, args.output, lambda: _as_text(table, deployed.models))
     if args.sheet:
         predict_sheet(table, args.sheet)
     if failed:
@@ -127,7 +145,8 @@ def predict(args) -> int:
 def answer_table(photos, answers: dict, clfs: dict):
     """One row per photo: path, each head's answer and every class probability
     (``<head>.<class>``), where each garment box came from, any note, and the models'
-    split hashes (which training data they come from)."""
+    split hashes (which training data they come from).  ``clfs``: ``{model: m}``, any ``m``
+    with a ``split_hash_`` (a loaded classifier or a :class:`fashionkit.deploy.DeployedModel`)."""
     import pandas as pd
 
     from .schema import heads
@@ -151,8 +170,8 @@ def answer_table(photos, answers: dict, clfs: dict):
 
 
 def _as_text(table, clfs: dict) -> str:
-    from .evaluate import proba_string
     from .schema import heads
+    from .tables import proba_string
 
     lines = []
     for _, row in table.iterrows():
@@ -200,6 +219,23 @@ def predict_sheet(table, path) -> None:
     _save_sheet(plots.image_grid(rows["path"].tolist(), titles, ncols=6, title="python -m fashionkit predict"), path)
 
 
+def _photo_probas(artifacts, photos, meta: dict) -> dict:
+    """Every head's probabilities for ``photos`` read in the views and sizes the recommender's
+    collection was read in (``meta``): through the deployed graphs (each photo decoded once for
+    both models), or, when the bundle asks for other views than the models were deployed
+    with, through the PyTorch models (:func:`fashionkit.recommend.photo_probas`)."""
+    checkpoints = _checkpoints(artifacts)
+    deployed = _deployed(artifacts, checkpoints)
+    same = all([v.name for v in deployed.models[m].views] == list(meta["views"][m])
+               and list(deployed.models[m].image_size) == list(meta["image_sizes"][m]) for m in deployed.models)
+    if same:
+        _, answers = deployed.read(photos)
+        return {k: v for probas, _ in answers.values() for k, v in probas.items()}
+    from . import recommend as rec
+
+    return rec.photo_probas(photos, _load_models(checkpoints), meta["views"], meta["image_sizes"])
+
+
 def recommend(args) -> int:
     from . import recommend as rec
     from .schema import get_head
@@ -211,8 +247,7 @@ def recommend(args) -> int:
     except FileNotFoundError as exc:
         raise CliError(f"no saved recommender in {bundle_dir} ({exc}); run `make all` first") from None
     meta = bundle.meta
-    clfs = _load_models({m: Path(args.artifacts) / p for m, p in CHECKPOINTS.items()})
-    probas = rec.photo_probas(photos, clfs, meta["views"], meta["image_sizes"])
+    probas = _photo_probas(args.artifacts, photos, meta)
     vector = rec.outfit_vector_of(probas)
     itself = rec.collection_match(bundle.collection, photos[0])
     k = args.k if args.k is not None else meta["k"]

@@ -17,6 +17,8 @@ configuration is data.  :func:`neighbour_preservation` and :func:`embedding_qual
 measure how much of the high-dimensional neighbourhood a map keeps;
 :func:`reconstruction_mse` / :func:`embedding_reconstruction_mse` measure the study's
 own quantity (its autoencoder reached 0.0418 after 2000 epochs), on held-out rows.
+The outfit vector's layout (:func:`outfit_vectors`, :func:`head_slices` ...) is torch-free and
+lives in :mod:`fashionkit.vectors`; it is re-exported here.
 """
 
 from __future__ import annotations
@@ -33,80 +35,11 @@ from sklearn.neighbors import NearestNeighbors
 from torch import nn
 from tqdm import tqdm
 
-from .schema import heads as schema_heads
-from .train import check_is_fitted
+from .validation import check_is_fitted, check_matrix
+from .vectors import (  # noqa: F401 - torch-free, re-exported where they always lived
+    _heads, head_sizes, head_slices, outfit_vectors, vector_columns)
 
 EMBEDDINGS = ("ae", "pca", "umap", "full")
-
-
-# ----------------------------------------------------------------------------- outfit vectors
-def _heads(heads_):
-    return schema_heads() if heads_ is None else tuple(heads_)
-
-
-def vector_columns(heads_=None) -> list[str]:
-    """``"<head key>.<class>"`` for every class of every head, in schema order.
-
-    The column names of an outfit vector, so a saved table says which number is which.
-    """
-    return [f"{h.key}.{name}" for h in _heads(heads_) for name in h.names]
-
-
-def head_sizes(heads_=None) -> list[int]:
-    """The number of classes of each head: the segment lengths of an outfit vector."""
-    return [h.n_classes for h in _heads(heads_)]
-
-
-def head_slices(heads_=None) -> list[slice]:
-    """The columns of each head's segment in an outfit vector, in schema order."""
-    ends = np.cumsum([0, *head_sizes(heads_)])
-    return [slice(int(a), int(b)) for a, b in zip(ends[:-1], ends[1:])]
-
-
-def outfit_vectors(probas: Mapping[str, np.ndarray], heads_=None) -> np.ndarray:
-    """``(n, D)`` float32: the per-head ``(n, k)`` probabilities side by side, schema order.
-
-    ``probas`` is what ``predict_proba`` of the top and bottom models return (merged);
-    keys of heads not in ``heads_`` are ignored.  A missing head, a wrong class count or
-    a row count that differs between heads raises, naming the head: a silently shifted
-    segment would make every later distance meaningless.
-    """
-    parts, n = [], None
-    for head in _heads(heads_):
-        if head.key not in probas:
-            raise ValueError(f"no probabilities for head {head.key!r}; got {', '.join(probas) or 'none'}")
-        p = np.asarray(probas[head.key], dtype=np.float32)
-        if p.ndim != 2 or p.shape[1] != head.n_classes:
-            raise ValueError(f"probabilities of head {head.key!r} must be (n, {head.n_classes}); got {p.shape}")
-        if n is None:
-            n = len(p)
-        elif len(p) != n:
-            raise ValueError(f"head {head.key!r} has {len(p)} rows, the heads before it {n}")
-        if not np.isfinite(p).all():
-            raise ValueError(f"probabilities of head {head.key!r} contain NaN or infinity")
-        parts.append(p)
-    if not parts:
-        raise ValueError("no heads given")
-    return np.concatenate(parts, axis=1)
-
-
-def check_matrix(X, name: str = "X", n_features: int | None = None, fitted_on: str = "",
-                 dtype=np.float32) -> np.ndarray:
-    """``X`` as a finite 2-D array of ``dtype`` with rows (and ``n_features`` columns if given).
-
-    Raises a ValueError that names ``X`` and what was expected, before torch or
-    scikit-learn fail with a message about their own internals.
-    """
-    X = np.asarray(X, dtype=dtype)
-    if X.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (rows, features); got shape {X.shape}")
-    if X.shape[0] == 0:
-        raise ValueError(f"{name} has no rows")
-    if n_features is not None and X.shape[1] != n_features:
-        raise ValueError(f"{name} has {X.shape[1]} columns but {fitted_on or 'the model'} expects {n_features}")
-    if not np.isfinite(X).all():
-        raise ValueError(f"{name} contains NaN or infinity")
-    return X
 
 
 # ----------------------------------------------------------------------------- reconstruction error

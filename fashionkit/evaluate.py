@@ -16,7 +16,7 @@ from sklearn.metrics import balanced_accuracy_score, f1_score
 
 from .data import PROJECT_ROOT
 from .schema import Head, get_head
-from .tables import interval
+from .tables import interval, proba_string  # noqa: F401 - proba_string lived here
 
 
 def _labelled(y_true: np.ndarray, proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -567,11 +567,6 @@ def head_labels(predictions: pd.DataFrame, head: Head) -> np.ndarray:
     index = {name: i for i, name in enumerate(head.names)}
     return np.array([index.get(v, -1) if isinstance(v, str) else -1 for v in predictions[f"label.{head.key}"]],
                     dtype=int)
-
-
-def proba_string(proba_row, names: Sequence[str]) -> str:
-    """``"blouse 11.5% · shirt 7.8% · t-shirt 53.9%"``: every class's probability, in class order."""
-    return " · ".join(f"{n} {100 * p:.1f}%" for n, p in zip(names, proba_row))
 
 
 def gallery_picks(predictions: pd.DataFrame, head: Head, n_wrong: int, n_right: int,

@@ -5,7 +5,9 @@ command line, chapter 7's query, chapter 5's framing test) is decoded, located, 
 into the model's views and run through the whole network here: the frozen trunk on the
 fastest engine available (:mod:`fashionkit.runtime`), the upper blocks and heads in PyTorch.
 :func:`read_outfits` reads a batch with both models at once, decoding each photo once and
-finding its garment boxes once.
+finding its garment boxes once.  The command line reads photos the same way through ONNX
+graphs of the whole models instead (:mod:`fashionkit.deploy`, no torch); its answers are
+compared with these in the tests and in ``make bench``.
 """
 
 from __future__ import annotations

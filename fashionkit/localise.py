@@ -30,7 +30,9 @@ coordinates of the photo.  When a garment is not found the box falls back, in th
 to a part of a one-piece (its upper 55 % for the top, its lower 60 % for the bottom) and
 then to the fixed box of the frame; the ``*_source`` column says which (``garment``,
 ``one-piece``, ``fixed``), and ``note`` explains it in words.  A photo without a person
-(no skin or hair found) gets the garment's own box, and the note says so.
+(no skin or hair found) gets the garment's own box, and the note says so.  The groups and
+the box geometry are torch-free and live in :mod:`fashionkit.garment_boxes` (re-exported
+here), so the deployed command line finds the same boxes without torch.
 """
 
 from __future__ import annotations
@@ -47,31 +49,14 @@ from PIL import Image
 from sklearn.base import BaseEstimator
 from torch import nn
 
+from .garment_boxes import (  # noqa: F401 - torch-free box geometry, re-exported where it always lived
+    FIXED_BOXES, GARMENTS, GROUP_NAMES, GROUPS, STRIDE, BoxRules, _canvas_geometry, _expand, canvas_array,
+    garment_boxes, mask_box, photo_cells, to_canvas)
 from .runtime import runner
 
 __all__ = ["length_from_mask", "GROUPS", "GROUP_NAMES", "FIXED_BOXES", "group_lookup", "ccp_group_lookup", "GarmentSegmenter", "garment_boxes",
            "mask_box", "box_iou", "mask_iou", "zoom_copy", "zoomed_out", "cutout_copy", "garment_shares", "garment_cutout", "segmenter_state", "same_segmenter", "segmenter_from_state",
            "save_segmenter", "load_segmenter"]
-
-# group name -> CCP label names; "background" takes "null", "other" every label not listed.
-GROUPS: dict[str, tuple[str, ...]] = {
-    "background": ("null",),
-    "skin_hair": ("skin", "hair"),
-    "inner_top": ("blouse", "bodysuit", "bra", "shirt", "sweater", "sweatshirt", "t-shirt", "top"),
-    "outerwear": ("blazer", "cape", "cardigan", "coat", "hoodie", "jacket", "suit", "vest"),
-    "bottom": ("jeans", "leggings", "pants", "shorts", "skirt"),
-    "one_piece": ("dress", "jumper", "romper", "swimwear"),
-    "footwear": ("boots", "clogs", "flats", "heels", "loafers", "pumps", "sandals", "shoes", "sneakers",
-                 "socks", "wedges"),
-    "other": (),
-}
-GROUP_NAMES: tuple[str, ...] = tuple(GROUPS)
-# The groups that make up each garment a model reads.
-GARMENTS: dict[str, tuple[str, ...]] = {"top": ("inner_top", "outerwear"), "bottom": ("bottom",)}
-# The fixed boxes of the frame (features.UPPER_BODY / LOWER_BODY): the fallback and the reference.
-FIXED_BOXES: dict[str, tuple[float, float, float, float]] = {
-    "top": (0.18, 0.12, 0.82, 0.62), "bottom": (0.12, 0.38, 0.88, 1.0)}
-STRIDE = 8  # output cell size in canvas pixels
 
 
 def group_lookup(label_names) -> np.ndarray:
@@ -90,23 +75,6 @@ def ccp_group_lookup(data_root) -> np.ndarray:
 # --------------------------------------------------------------------------- geometry
 
 
-def _canvas_geometry(size: tuple[int, int], canvas: tuple[int, int]) -> tuple[float, float, float]:
-    """``(scale, pad_x, pad_y)`` of a photo of ``size`` (w, h) letter-boxed into ``canvas`` (h, w)."""
-    w, h = size
-    ch, cw = canvas
-    scale = min(cw / w, ch / h)
-    return scale, (cw - w * scale) / 2, (ch - h * scale) / 2
-
-
-def to_canvas(img: Image.Image, canvas: tuple[int, int], fill, resample=Image.BICUBIC) -> Image.Image:
-    """Letter-box ``img`` into a ``canvas`` (height, width), centred, padded with ``fill``."""
-    scale, px, py = _canvas_geometry(img.size, canvas)
-    w, h = max(1, round(img.width * scale)), max(1, round(img.height * scale))
-    out = Image.new(img.mode, (canvas[1], canvas[0]), fill)
-    out.paste(img.resize((w, h), resample), (round(px), round(py)))
-    return out
-
-
 def zoom_copy(img: Image.Image, mask: np.ndarray | None, window: tuple[float, float, float, float],
               fill=(128, 128, 128)) -> tuple[Image.Image, np.ndarray | None]:
     """The part of ``img`` (and its label ``mask``) inside ``window`` = (left, top, right, bottom)
@@ -117,30 +85,6 @@ def zoom_copy(img: Image.Image, mask: np.ndarray | None, window: tuple[float, fl
         return out, None
     m = Image.fromarray(mask).transform(size, Image.EXTENT, window, Image.NEAREST, fillcolor=0)
     return out, np.asarray(m)
-
-
-def mask_box(mask: np.ndarray, min_share: float = 0.002, trim: float = 0.01) -> tuple[float, float, float, float] | None:
-    """Relative box ``(l, t, r, b)`` of the true pixels of ``mask`` (2-D bool or weights).
-
-    The extent is taken between the ``trim`` and ``1 - trim`` quantiles of the mass along
-    each axis, so a few stray pixels do not stretch it; ``None`` when less than
-    ``min_share`` of the image is covered.
-    """
-    m = np.asarray(mask, dtype=np.float64)
-    total = m.sum()
-    if total < min_share * m.size or total <= 0:
-        return None
-    h, w = m.shape
-
-    def extent(profile, n):
-        c = np.cumsum(profile) / profile.sum()
-        lo = int(np.searchsorted(c, trim, side="right"))  # first row / column past the lower tail
-        hi = int(np.searchsorted(c, 1 - trim - 1e-9))      # the one that completes the upper quantile
-        return lo / n, min(n, hi + 1) / n
-
-    left, right = extent(m.sum(axis=0), w)
-    top, bottom = extent(m.sum(axis=1), h)
-    return left, top, right, bottom
 
 
 def box_iou(a, b) -> float:
@@ -158,76 +102,6 @@ def mask_iou(pred: np.ndarray, true: np.ndarray, n_groups: int = len(GROUP_NAMES
     for g in range(n_groups):
         p, t = pred == g, true == g
         out[g] = (p & t).sum(), (p | t).sum()
-    return out
-
-
-def photo_cells(shares: np.ndarray, size: tuple[int, int], canvas: tuple[int, int], partial: bool = False):
-    """The cells of a share map ``(G, h, w)`` that show the photo of ``size`` (w, h), not the
-    letter-box padding of ``canvas`` (h, w).  ``partial`` keeps a cell that is partly photo
-    (the box rules, which must not cut a garment at the border); otherwise the edges are rounded."""
-    ch, cw = canvas
-    _, px, py = _canvas_geometry(size, canvas)
-    h, w = shares.shape[1:]
-    lo, hi = (np.floor, np.ceil) if partial else (np.round, np.round)
-    x0, x1 = int(lo(px / cw * w)), int(hi((cw - px) / cw * w))
-    y0, y1 = int(lo(py / ch * h)), int(hi((ch - py) / ch * h))
-    return shares[:, y0:max(y1, y0 + 1), x0:max(x1, x0 + 1)]
-
-
-def _expand(box, margin: float):
-    l, t, r, b = box
-    mw, mh = (r - l) * margin, (b - t) * margin
-    return (max(0.0, l - mw), max(0.0, t - mh), min(1.0, r + mw), min(1.0, b + mh))
-
-
-# --------------------------------------------------------------------------- boxes from a group map
-
-
-@dataclass(frozen=True)
-class BoxRules:
-    """How a group-share map becomes garment boxes (all thresholds are shares of the photo)."""
-
-    threshold: float = 0.4      # a cell belongs to a garment when its share is at least this
-    min_share: float = 0.004    # a garment covering less of the photo is "not found"
-    person_share: float = 0.01  # skin and hair below this: "no person"
-    margin: float = 0.08        # added on each side, as a fraction of the box's width / height
-    trim: float = 0.01          # mass quantiles that bound a box (see mask_box)
-
-
-def garment_boxes(shares: np.ndarray, size: tuple[int, int], canvas: tuple[int, int],
-                  rules: BoxRules = BoxRules()) -> dict:
-    """Boxes of one photo from its group-share map ``shares`` (G, h, w) on the canvas.
-
-    ``size`` is the photo's (width, height), ``canvas`` the letter-box (height, width) the
-    map was computed on.  Returns ``{top, bottom: (l, t, r, b) relative to the photo,
-    top_source, bottom_source: "garment" | "one-piece" | "fixed", person: bool, note}``.
-    """
-    g = {name: i for i, name in enumerate(GROUP_NAMES)}
-    inside = photo_cells(shares, size, canvas, partial=True)
-
-    def found(groups):
-        m = sum(inside[g[name]] for name in groups)
-        return mask_box(m * (m >= rules.threshold), rules.min_share, rules.trim)
-
-    person = float(inside[g["skin_hair"]].mean()) >= rules.person_share
-    out, notes = {"person": person}, []
-    one_piece = found(("one_piece",))
-    for garment, part in (("top", (0.0, 0.55)), ("bottom", (0.4, 1.0))):
-        box = found(GARMENTS[garment])
-        source = "garment"
-        if box is None and one_piece is not None:
-            l, t, r, b = one_piece
-            box, source = (l, t + part[0] * (b - t), r, t + part[1] * (b - t)), "one-piece"
-            notes.append(f"no {garment} garment found: part of the one-piece")
-        if box is None:
-            box, source = FIXED_BOXES[garment], "fixed"
-            notes.append(f"no {garment} garment found: fixed box of the frame")
-        else:
-            box = _expand(box, rules.margin)
-        out[garment], out[f"{garment}_source"] = tuple(round(float(v), 4) for v in box), source
-    if not person:
-        notes.append("no person found: the garments' own boxes")
-    out["note"] = "; ".join(notes)
     return out
 
 
@@ -323,11 +197,8 @@ class GarmentSegmenter(BaseEstimator):
         return tuple(int(round(255 * m)) for m in trunk.data_config["mean"])
 
     def _tensor(self, img: Image.Image, trunk) -> torch.Tensor:
-        canvas = to_canvas(img.convert("RGB"), tuple(self.canvas), self._fill(trunk))
-        mean = np.asarray(trunk.data_config["mean"], dtype=np.float32)
-        std = np.asarray(trunk.data_config["std"], dtype=np.float32)
-        arr = (np.asarray(canvas, dtype=np.float32) / 255.0 - mean) / std
-        return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
+        return torch.from_numpy(canvas_array(img, tuple(self.canvas), trunk.data_config["mean"],
+                                             trunk.data_config["std"]))
 
     def _target(self, groups: np.ndarray, size) -> np.ndarray:
         """Group shares per cell of a group-index mask letter-boxed like its photo (padding = background)."""

@@ -30,10 +30,9 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.neighbors import NearestNeighbors
 
-from .embed import check_matrix
 from .schema import MODELS
 from .schema import heads as schema_heads
-from .train import check_is_fitted
+from .validation import check_is_fitted, check_matrix
 
 
 def _heads(heads_):
@@ -474,7 +473,7 @@ def photo_vectors(paths, clfs: Mapping, views: Mapping, image_sizes: Mapping, vi
 
 def outfit_vector_of(probas: Mapping[str, np.ndarray]) -> np.ndarray:
     """Outfit vectors ``(n, D)`` from every head's probabilities (the collection's layout)."""
-    from .embed import outfit_vectors
+    from .vectors import outfit_vectors
 
     return outfit_vectors(probas, [h for model in MODELS for h in schema_heads(model)])
 
@@ -535,7 +534,7 @@ def load_bundle(out_dir) -> Bundle:
 def vector_answers(vector, heads_=None) -> pd.DataFrame:
     """Every head's answer in one outfit vector: ``head`` (display name), ``answer`` (the
     most probable class) and ``probability %``."""
-    from .embed import head_slices
+    from .vectors import head_slices
 
     heads_ = _heads(heads_)
     vector = np.asarray(vector, dtype=float).ravel()

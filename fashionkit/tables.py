@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from pandas.io.formats.style import Styler
 
-__all__ = ["header", "show", "interval", "html", "PERCENT_MARKERS"]
+__all__ = ["header", "show", "interval", "html", "proba_string", "PERCENT_MARKERS"]
 
 PERCENT_MARKERS = ("%", "points", "pts")  # a column whose name holds one of these is in % or points
 _WORDS = {"f1": "F1", "ece": "ECE", "nll": "NLL", "ci": "CI", "iou": "IoU", "tta": "TTA", "mse": "MSE",
@@ -94,3 +94,9 @@ def html(markdown: str):
 
     text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", escape(markdown, quote=False))
     return HTML("<p>" + re.sub(r"`([^`]+)`", r"<code>\1</code>", text) + "</p>")
+
+
+def proba_string(proba_row, names) -> str:
+    """``"blouse 11.5% · shirt 7.8% · t-shirt 53.9%"``: every class's probability, in class order
+    (here, not in :mod:`fashionkit.evaluate`, so the command line prints it without importing scikit-learn)."""
+    return " · ".join(f"{n} {100 * p:.1f}%" for n, p in zip(names, proba_row))

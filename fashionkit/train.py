@@ -39,6 +39,7 @@ from .evaluate import score_table
 from .models import create_model, encode_targets, masked_cross_entropy
 from .schema import SchemaDigest
 from .schema import heads as schema_heads
+from .validation import check_is_fitted  # noqa: F401 - re-exported where it always lived
 
 
 def rare_class_weights(labels: pd.DataFrame, heads, strategy: str, power: float):
@@ -78,11 +79,6 @@ def finish_fit(clf, net, best_state: dict, history: list, lr_trace: list, start:
     clf.classes_ = {h.key: h.names for h in schema_heads(clf.model)}
     clf.fit_seconds_ = time.perf_counter() - start
     return clf
-
-
-def check_is_fitted(estimator, attribute: str = "net_") -> None:
-    if not hasattr(estimator, attribute):
-        raise RuntimeError(f"{type(estimator).__name__} is not fitted yet; call fit() first")
 
 
 class AttributeClassifier:

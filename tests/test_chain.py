@@ -138,3 +138,48 @@ def test_predict_sheet_draws_every_photo(smoke_chain, shared_data, tmp_path, cap
     with Image.open(sheet) as img:
         assert img.size == (round((1.9 * 2 + 1.0) * 100), round(2.6 * 100))  # one row of two photos
     assert "saved" in capsys.readouterr().err
+
+
+def test_the_deployed_graphs_answer_as_the_pytorch_models_do(smoke_chain, shared_data):
+    """The command line's path (fashionkit.deploy: whole models and the segmenter as ONNX
+    graphs) against the PyTorch path (inference.read_outfits) on real photos: the same boxes,
+    probabilities within 1e-4, and the same answers for a bad file in the batch."""
+    import numpy as np
+
+    from fashionkit.deploy import CHECKPOINTS, deployment_for
+    from fashionkit.inference import read_outfits
+    from fashionkit.train import load_checkpoint
+
+    checkpoints = {m: smoke_chain / p for m, p in CHECKPOINTS.items()}
+    photos = [shared_data / "ccp" / "images" / f"{i:04d}.jpg" for i in (5, 6, 7)] + [
+        shared_data / "cad" / "images" / "000003.jpg", shared_data / "ccp" / "images" / "absent.jpg"]
+    fast_problems, slow_problems = [], []
+    deployed = deployment_for(smoke_chain, checkpoints)
+    fast_paths, fast = deployed.read(photos, batch_size=2, on_problem=fast_problems.append)
+    slow_paths, slow = read_outfits({m: load_checkpoint(p) for m, p in checkpoints.items()}, photos,
+                                    on_problem=slow_problems.append)
+    assert fast_paths == slow_paths and len(fast_paths) == 4 and fast_problems == slow_problems
+    for model in ("top", "bottom"):
+        for head in heads(model):
+            assert np.abs(fast[model][0][head.key] - slow[model][0][head.key]).max() < 1e-4, head.key
+        pd.testing.assert_frame_equal(fast[model][1], slow[model][1])
+    assert deployed.models["top"].split_hash_ == load_checkpoint(checkpoints["top"]).split_hash_
+
+
+def test_predict_reads_photos_without_importing_torch(smoke_chain, photo):
+    """A new process answering a photo (the graphs already exported) never imports torch,
+    timm or scikit-learn: that is what keeps the command line's startup short."""
+    import subprocess
+    import sys
+
+    from fashionkit.deploy import CHECKPOINTS, deployment_for
+
+    deployment_for(smoke_chain, {m: smoke_chain / p for m, p in CHECKPOINTS.items()})  # exported once
+    code = ("import sys; from fashionkit import cli\n"
+            f"rc = cli.main(['--artifacts', {str(smoke_chain)!r}, 'predict', {str(photo)!r}, '--format', 'csv'])\n"
+            "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'timm', 'torchvision', 'sklearn'))\n"
+            "print('heavy:', heavy, file=sys.stderr); sys.exit(rc)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "heavy: []" in run.stderr, run.stderr
+    assert "exporting" not in run.stderr and run.stdout.startswith("path,")

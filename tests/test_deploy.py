@@ -1,0 +1,65 @@
+"""When the deployed graphs (fashionkit.deploy) are used and when they are exported again.
+
+The graphs themselves are compared with the PyTorch models in ``test_chain.py``, on the smoke
+chain's checkpoints; here only the manifest's rules, with stand-in files (no torch)."""
+
+import json
+
+import pytest
+
+from fashionkit import deploy
+from fashionkit.schema import heads
+
+
+@pytest.fixture()
+def exported(tmp_path):
+    """A deploy folder whose manifest names two stand-in checkpoints, and those checkpoints."""
+    checkpoints = {}
+    for model in ("top", "bottom"):
+        checkpoints[model] = tmp_path / f"{model}.pt"
+        checkpoints[model].write_bytes(model.encode() * 100)
+    folder = tmp_path / "deploy"
+    folder.mkdir()
+    view = {"name": "upper_body", "box": [0.18, 0.12, 0.82, 0.62], "flip": False, "size": [224, 192],
+            "augment": None, "garment": None, "jitter": 0.0}
+    manifest = {"format": deploy.FORMAT, "segmenters": {},
+                "checkpoints": {m: {"path": str(p), "sha1": deploy.file_digest(p)} for m, p in checkpoints.items()},
+                "models": {m: {"views": [view], "image_size": [390, 260], "data_config": {"mean": [0.5] * 3},
+                               "heads": {h.key: list(h.names) for h in heads(m)}, "graphs": {"224x192": f"{m}.onnx"},
+                               "split_hash": "abc", "segmenter": None} for m in checkpoints}}
+    (folder / deploy.MANIFEST).write_text(json.dumps(manifest))
+    for model in checkpoints:
+        (folder / f"{model}.onnx").write_bytes(b"graph")
+    return folder, checkpoints
+
+
+def test_a_complete_export_of_the_same_checkpoints_is_used(exported):
+    folder, checkpoints = exported
+    deployed = deploy.load_deployment(folder, checkpoints)
+    assert deployed.models["top"].views[0].box == (0.18, 0.12, 0.82, 0.62)  # a ViewSpec again, tuples and all
+    assert deployed.models["bottom"].split_hash_ == "abc"
+
+
+@pytest.mark.parametrize("change,reason", [
+    (lambda folder, ckpt: ckpt["top"].write_bytes(b"retrained"), "changed since the export"),
+    (lambda folder, ckpt: (folder / "bottom.onnx").unlink(), "graphs missing"),
+    (lambda folder, ckpt: (folder / deploy.MANIFEST).write_text("{"), "no readable"),
+    (lambda folder, ckpt: (folder / deploy.MANIFEST).write_text(json.dumps(
+        {**json.loads((folder / deploy.MANIFEST).read_text()), "format": "fashionkit-deploy-0"})), "format"),
+])
+def test_a_missing_changed_or_older_export_is_stale(exported, change, reason):
+    folder, checkpoints = exported
+    change(folder, checkpoints)
+    with pytest.raises(deploy.StaleDeployment, match=reason):
+        deploy.load_deployment(folder, checkpoints)
+
+
+def test_a_stale_export_is_exported_again_and_said_on_stderr(exported, monkeypatch):
+    folder, checkpoints = exported
+    checkpoints["top"].write_bytes(b"retrained")
+    calls, said = [], []
+    monkeypatch.setattr(deploy, "export_deployment", lambda ckpt, out, log=None: calls.append(out))
+    monkeypatch.setattr(deploy, "load_deployment", lambda *a, **k: "deployed" if calls else
+                        (_ for _ in ()).throw(deploy.StaleDeployment("the top checkpoint changed")))
+    assert deploy.deployment_for(folder.parent, checkpoints, say=said.append) == "deployed"
+    assert calls == [folder] and "torch" in said[0] and "changed" in said[0]
