@@ -479,7 +479,8 @@ def startup_seconds(photo: Path, artifacts: Path, repeats: int = 3) -> float:
     runs = []
     for _ in range(1 + max(1, repeats)):
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "fashionkit", "--artifacts", str(artifacts), "predict", str(photo)],
+        subprocess.run([sys.executable, "-m", "fashionkit", "--artifacts", str(Path(artifacts).resolve()), "predict",
+                        str(Path(photo).resolve())],
                        env=env, cwd=PROJECT_ROOT, capture_output=True, check=True)
         runs.append(time.perf_counter() - start)
     return float(np.median(runs[1:]))
