@@ -5,6 +5,8 @@ They share one file because ``make test`` spreads the test files over two proces
 (``pytest -n 2 --dist loadfile``): in one file they run in one process, so the chain (about
 two minutes) runs once while the other process takes the rest of the suite."""
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 import yaml
@@ -183,3 +185,16 @@ def test_predict_reads_photos_without_importing_torch(smoke_chain, photo):
     assert run.returncode == 0, run.stderr
     assert "heavy: []" in run.stderr, run.stderr
     assert "exporting" not in run.stderr and run.stdout.startswith("path,")
+
+
+def test_startup_is_timed_from_a_relative_artifacts_folder(smoke_chain, photo, monkeypatch):
+    """Chapter 5 names the artifacts folder relative to notebooks/; the timed command line runs
+    from the project root, so the paths it is given must not depend on the caller's folder."""
+    import os
+
+    from fashionkit.deploy import CHECKPOINTS, deployment_for, startup_seconds
+
+    deployment_for(smoke_chain, {m: smoke_chain / p for m, p in CHECKPOINTS.items()})  # exported once
+    monkeypatch.chdir(smoke_chain / "05_tta_eval")
+    seconds = startup_seconds(Path(os.path.relpath(photo)), Path(".."), repeats=1)
+    assert 0 < seconds < 60
