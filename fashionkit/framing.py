@@ -26,7 +26,8 @@ import pandas as pd
 from PIL import Image
 
 __all__ = ["FRAMINGS", "PLAIN", "cut_out_by_mask", "reframe", "register_framing", "framing_test", "framing_summary",
-           "reader_gain", "format_gains", "lever_verdicts"]
+           "reader_gain", "format_gains", "lever_verdicts",
+           "lever_check"]
 
 PLAIN = (240, 240, 240)  # the plain background of padded and cut-out framings
 FRAMINGS: dict[str, Callable] = {}
@@ -242,3 +243,38 @@ def lever_verdicts(gains: pd.DataFrame, better_on: str, guard: str) -> dict[str,
         verdict = "kept" if len(up) and not len(down) else "not kept"
         out[lever] = f"{lever}: {verdict} ({better}; {worse})"
     return out
+
+
+def lever_check(kept, levers: dict, views, image_size, frame: pd.DataFrame, model: str, framings, n_photos: int,
+                segmenter, lut, as_taken: tuple | None = None, n_boot: int = 1000, seed: int = 0,
+                kept_name: str = "garment box (kept)") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Does each lever read re-framed photos better than the kept model?  Chapters 3-4's check on validation.
+
+    ``n_photos`` rows of ``frame`` (validation photos) drawn with ``seed`` (:func:`framing_photos`)
+    are re-framed (``framings``, which must hold ``"normal"``) and read the way a user's
+    photo is read by ``kept`` and every classifier of ``levers`` (``{name: classifier}``),
+    all with ``views`` at ``image_size`` and boxes from ``segmenter``.  ``as_taken``
+    (``(targets, {reader: probabilities})``, e.g. the ablation's probabilities of every
+    validation photo) adds the same comparison on the photos as taken.  Returns
+    ``(framing_test table, gains)``: gains are :func:`reader_gain` rows, one per lever,
+    framing other than "normal" (plus "as taken") and head, with ``lever`` and ``framing``
+    (spaces for underscores) columns, ready for :func:`format_gains` and :func:`lever_verdicts`.
+    """
+    from .schema import heads
+    from .train import encode_targets_np
+
+    images, masks, paths = framing_photos(frame, model, n_photos, seed, segmenter, lut)
+    y = encode_targets_np(frame.set_index("path").loc[paths], heads(model))
+    readers = {kept_name: (kept, views, image_size), **{name: (lever, views, image_size)
+                                                        for name, lever in levers.items()}}
+    table, probas = framing_test(readers, images, masks, model, framings, y, paths, n_boot=n_boot, seed=seed,
+                                 segmenter=segmenter, return_probas=True)
+    compared = [(f, y) for f in framings if f != "normal"]
+    if as_taken is not None:
+        targets, taken = as_taken
+        probas.update({("as taken", name): taken[name] for name in readers})
+        compared.append(("as taken", targets))
+    gains = pd.concat([reader_gain(probas, targets, f, name, kept_name, n_boot, seed=seed)
+                       .assign(lever=name, framing=f.replace("_", " "))
+                       for name in levers for f, targets in compared], ignore_index=True)
+    return table, gains

@@ -198,3 +198,15 @@ def test_startup_is_timed_from_a_relative_artifacts_folder(smoke_chain, photo, m
     monkeypatch.chdir(smoke_chain / "05_tta_eval")
     seconds = startup_seconds(Path(os.path.relpath(photo)), Path(".."), repeats=1)
     assert 0 < seconds < 60
+
+
+@pytest.mark.parametrize("model", ["top", "bottom"])
+def test_each_lever_is_compared_with_the_kept_model_cut_out_and_as_taken(smoke_chain, model):
+    folder = smoke_chain / ("03_train_top" if model == "top" else "04_train_bottom")
+    gains = pd.read_csv(folder / "framing_levers.csv")
+    levers = yaml.safe_load((PROJECT_ROOT / "params" / f"{folder.name}.yaml").read_text())["levers"]
+    assert set(gains["lever"]) == set(levers)
+    for _, rows in gains.groupby("lever"):
+        assert set(rows["framing"]) == {"cut out", "as taken"}
+        assert sorted(rows["head"].unique()) == sorted(h.key for h in heads(model))
+        assert (rows["gain_lo"] <= rows["gain_points"] + 1e-9).all() and (rows["gain_points"] <= rows["gain_hi"] + 1e-9).all()
