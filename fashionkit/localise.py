@@ -309,12 +309,14 @@ class GarmentSegmenter(BaseEstimator):
 
     def boxes(self, images, batch_size: int = 32) -> pd.DataFrame:
         """One row per photo: the top and bottom boxes, where each came from, person found, note."""
-        rows = []
-        for i in range(0, len(images), batch_size):
-            chunk = images[i:i + batch_size]
-            for img, shares in zip(chunk, self.predict_shares(chunk)):
-                rows.append(garment_boxes(shares, img.size, tuple(self.canvas), self.rules))
-        return pd.DataFrame(rows, columns=["top", "top_source", "bottom", "bottom_source", "person", "note"])
+        chunks = [images[i:i + batch_size] for i in range(0, len(images), batch_size)]
+        return pd.concat([self.boxes_from_shares(c, self.predict_shares(c)) for c in chunks],
+                         ignore_index=True) if chunks else self.boxes_from_shares([], [])
+
+    def boxes_from_shares(self, images, shares) -> pd.DataFrame:
+        """:meth:`boxes` of photos whose group shares (:meth:`predict_shares`) are already computed."""
+        return pd.DataFrame([garment_boxes(s, img.size, tuple(self.canvas), self.rules) for img, s in zip(images, shares)],
+                            columns=["top", "top_source", "bottom", "bottom_source", "person", "note"])
 
     def shares_on_photo(self, shares: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         """A share map ``(G, h, w)`` cut to the photo's own area (the canvas padding removed)."""
@@ -505,9 +507,7 @@ def locate_photos(seg: GarmentSegmenter, paths, batch_size: int = 32, progress: 
     for i in tqdm(range(0, len(paths), batch_size), desc="garment boxes", disable=not progress):
         images = [load_image(p) for p in paths[i:i + batch_size]]
         shares = seg.predict_shares(images)
-        parts.append(pd.DataFrame([garment_boxes(s, img.size, tuple(seg.canvas), seg.rules)
-                                   for img, s in zip(images, shares)],
-                                  columns=["top", "top_source", "bottom", "bottom_source", "person", "note"]))
+        parts.append(seg.boxes_from_shares(images, shares))
         maps.append(garment_shares(shares).astype(np.float16))
     boxes = pd.concat(parts, ignore_index=True) if parts else seg.boxes([])
     if not return_shares:
