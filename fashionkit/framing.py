@@ -166,7 +166,8 @@ def reader_gain(probas: dict, targets: dict, framing: str, reader: str, referenc
     for key, y in targets.items():
         a, b = probas[framing, reference_reader][key], probas[framing, reader][key]
         d, lo, hi = paired_bootstrap_diff(y, a, b, n_boot, level, seed)
-        rows.append({"head": key, "n": head_scores(y, a)["n"], "reference_%": 100 * head_scores(y, a)["accuracy"],
+        ref = head_scores(y, a)
+        rows.append({"head": key, "n": ref["n"], "reference_%": 100 * ref["accuracy"],
                      "reader_%": 100 * head_scores(y, b)["accuracy"], "gain_points": 100 * d, "gain_lo": 100 * lo,
                      "gain_hi": 100 * hi})
     return pd.DataFrame(rows)
