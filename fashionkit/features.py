@@ -373,10 +373,10 @@ def _view_input(img: Image.Image, view: ViewSpec, path, boxes: dict | None, garm
     box = None if view.garment is None else boxes[path][view.garment]
     if not view.cutout:
         return img, box
-    from .localise import garment_cutout
+    from .localise import GARMENTS, garment_cutout
 
     grey = int(np.random.default_rng(view_seed(view, path)).integers(*CUTOUT_BACKGROUND, endpoint=True))
-    share = garment_shares["maps"][path][("top", "bottom").index(view.garment)]
+    share = garment_shares["maps"][path][list(GARMENTS).index(view.garment)]
     cut = garment_cutout(img, share, garment_shares["canvas"], background=(grey, grey, grey))
     return (img, box) if cut is None else (cut, (0.0, 0.0, 1.0, 1.0))
 

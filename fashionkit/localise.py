@@ -484,9 +484,9 @@ def length_from_mask(seg: GarmentSegmenter, images) -> list[str | None]:
 
 
 def garment_shares(shares: np.ndarray) -> np.ndarray:
-    """``(n, 2, h, w)``: each garment's share (:data:`GARMENTS`, top then bottom) of every cell
+    """``(n, 2, h, w)``: each garment's share (in the order of :data:`GARMENTS`: top, bottom) of every cell
     of group-share maps ``(n, G, h, w)`` (:meth:`GarmentSegmenter.predict_shares`)."""
-    ids = [[GROUP_NAMES.index(g) for g in GARMENTS[garment]] for garment in ("top", "bottom")]
+    ids = [[GROUP_NAMES.index(g) for g in GARMENTS[garment]] for garment in GARMENTS]
     return np.stack([shares[:, i].sum(axis=1) for i in ids], axis=1)
 
 
