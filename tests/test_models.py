@@ -147,6 +147,17 @@ def test_prepare_image_pads_to_aspect_and_flips():
     assert crop.shape == (3, 20, 10) and crop.min() > 0.9  # the white half only
 
 
+def test_normalised_chw_matches_the_per_pixel_formula_on_a_real_photo(photo):
+    from fashionkit.crops import normalised_chw
+
+    img = Image.open(photo).convert("RGB")
+    for mean, std in [((0.5,) * 3, (0.5,) * 3), ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))]:
+        want = (np.asarray(img, dtype=np.float32) / 255.0 - np.float32(mean)) / np.float32(std)
+        got = normalised_chw(img, mean, std)
+        assert got.dtype == np.float32 and got.flags.c_contiguous and got.shape == (3, img.height, img.width)
+        np.testing.assert_array_equal(got, want.transpose(2, 0, 1))  # the same values, bit for bit
+
+
 def test_extract_features_cache_roundtrip(tmp_path, net):
     paths = []
     rng = np.random.default_rng(0)
