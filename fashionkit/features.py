@@ -100,23 +100,29 @@ class UpperTrunk(nn.Module):
     """The blocks after the cut, ``conv_head, bn2, global_pool`` of a timm EfficientNet (trainable).
 
     ``forward`` returns pooled features ``(B, num_features)``; ``forward_spatial`` the map
-    before pooling (for class-activation maps).
+    before pooling (for class-activation maps).  With ``cut_channels`` (> 0) the pooled map
+    at the cut (the frozen trunk's output, an earlier stage) is appended to them: features
+    from two depths of the network, for small details such as a neckline or buttons.
     """
 
     def __init__(self, blocks: nn.Sequential, conv_head: nn.Module, bn2: nn.Module, global_pool: nn.Module,
-                 num_features: int):
+                 num_features: int, cut_channels: int = 0):
         super().__init__()
         self.blocks = blocks
         self.conv_head = conv_head
         self.bn2 = bn2
         self.global_pool = global_pool
-        self.num_features = int(num_features)
+        self.cut_channels = int(cut_channels)
+        self.num_features = int(num_features) + self.cut_channels
 
     def forward_spatial(self, x: torch.Tensor) -> torch.Tensor:
         return self.bn2(self.conv_head(self.blocks(x)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.global_pool(self.forward_spatial(x))
+        pooled = self.global_pool(self.forward_spatial(x))
+        if self.cut_channels:
+            pooled = torch.cat([pooled, self.global_pool(x)], dim=1)
+        return pooled
 
 
 def _block_list(blocks: nn.Sequential) -> list[tuple[int, int, nn.Module]]:
@@ -138,7 +144,7 @@ def stage_boundaries(model: nn.Module) -> list[int]:
     return [sum(sizes[len(sizes) - k:]) for k in range(len(sizes) + 1)]
 
 
-def split_backbone(model: nn.Module, trainable_blocks: int = 1) -> tuple[FrozenTrunk, UpperTrunk]:
+def split_backbone(model: nn.Module, trainable_blocks: int = 1, cut_pool: bool = False) -> tuple[FrozenTrunk, UpperTrunk]:
     """Cut a timm EfficientNet before its last ``trainable_blocks`` blocks.
 
     A *block* is one inverted-residual (or depthwise-separable) block, i.e. one member of
@@ -146,7 +152,8 @@ def split_backbone(model: nn.Module, trainable_blocks: int = 1) -> tuple[FrozenT
     matters because the first block of a stage downsamples and is the costly one to
     train.  :func:`stage_boundaries` lists the values that cut between stages (for
     EfficientNet-Lite2: 1 = the last stage, 6 = the last two).  ``trainable_blocks=0``
-    leaves only ``conv_head`` + ``bn2`` trainable.
+    leaves only ``conv_head`` + ``bn2`` trainable.  ``cut_pool``: the upper half's pooled
+    features also hold the pooled map at the cut (:class:`UpperTrunk`'s ``cut_channels``).
 
     The halves share the model's modules (no copies); ``frozen`` gets ``requires_grad``
     off and stays in eval mode.  ``upper(frozen(x))`` equals the model's pooled features
@@ -177,8 +184,12 @@ def split_backbone(model: nn.Module, trainable_blocks: int = 1) -> tuple[FrozenT
                    "trainable_blocks": int(trainable_blocks),
                    "cut_before": None if cut == n else list(flat[cut][:2])}
     frozen = FrozenTrunk(model.conv_stem, model.bn1, group(flat[:cut]), data_config(model), description)
+    cut_channels = 0
+    if cut_pool:  # the channels of the map at the cut: what the first upper block (or conv_head) reads
+        first = model.conv_head if cut == n else getattr(flat[cut][2], "conv_pw", None) or flat[cut][2].conv_dw
+        cut_channels = first.in_channels
     upper = UpperTrunk(group(flat[cut:]), model.conv_head, model.bn2, model.global_pool,
-                       getattr(model, "num_features", model.conv_head.out_channels))
+                       getattr(model, "num_features", model.conv_head.out_channels), cut_channels=cut_channels)
     return frozen, upper
 
 

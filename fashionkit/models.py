@@ -85,6 +85,7 @@ def create_model(
     pretrained: bool = True,
     trainable_blocks: int = 1,
     drop_rate: float = 0.0,
+    cut_pool: bool = False,
     **backbone_kw,
 ) -> AttributeNet:
     """An :class:`AttributeNet` over ``backbone`` for ``heads`` (default ``schema.heads("top")``).
@@ -93,12 +94,13 @@ def create_model(
     ``tf_efficientnet_lite0/1/2`` (:func:`fashionkit.backbones.create_backbone`).
     ``trainable_blocks``: how many of the last backbone blocks are trained (see
     :func:`fashionkit.features.split_backbone`); the stages before them are frozen.
-    ``drop_rate``: dropout on the pooled features before the heads.  ``backbone_kw`` pass
+    ``drop_rate``: dropout on the pooled features before the heads.  ``cut_pool``: the heads
+    also read the pooled map at the cut (features from two depths).  ``backbone_kw`` pass
     through to ``timm.create_model`` (e.g. ``drop_path_rate``).
     """
     heads = schema.heads("top") if heads is None else tuple(heads)
     model = create_backbone(backbone, pretrained=pretrained, **backbone_kw)
-    frozen, upper = split_backbone(model, trainable_blocks)
+    frozen, upper = split_backbone(model, trainable_blocks, cut_pool=cut_pool)
     net = AttributeNet(frozen, upper, heads, drop_rate=drop_rate)
     net.backbone_name = backbone
     net.trainable_blocks = int(trainable_blocks)

@@ -87,7 +87,8 @@ class AttributeClassifier:
     def __init__(self, model="top", backbone="tf_efficientnet_lite2", pretrained=True, trainable_blocks=1,
                  epochs=7, probe_epochs=1, batch_size=32, lr=1e-3, upper_lr_mult=0.3, weight_decay=0.02,
                  drop_rate=0.2, label_smoothing=0.1, sgdr_t0=1, sgdr_t_mult=2, lr_min_ratio=0.01,
-                 sampling="oversample", sampling_power=0.5, eval_views=("whole",), seed=0, progress=True):
+                 sampling="oversample", sampling_power=0.5, eval_views=("whole",), seed=0, progress=True,
+                 cut_pool=False):
         self.model = model
         self.backbone = backbone
         self.pretrained = pretrained
@@ -108,6 +109,7 @@ class AttributeClassifier:
         self.eval_views = eval_views
         self.seed = seed
         self.progress = progress
+        self.cut_pool = cut_pool
 
     # ------------------------------------------------------------------ helpers
     def get_params(self) -> dict:
@@ -156,7 +158,7 @@ class AttributeClassifier:
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
         net = create_model(self.backbone, heads=heads, pretrained=self.pretrained,
-                           trainable_blocks=self.trainable_blocks, drop_rate=self.drop_rate)
+                           trainable_blocks=self.trainable_blocks, drop_rate=self.drop_rate, cut_pool=self.cut_pool)
         net = net.to(memory_format=torch.channels_last)
         targets = encode_targets(labels, heads)
 
@@ -285,7 +287,7 @@ def load_checkpoint(path, split_hash: str | None = None) -> AttributeClassifier:
     if split_hash is not None and ckpt["split_hash"] != split_hash:
         raise SchemaMismatchError(f"checkpoint {path} was trained on split {ckpt['split_hash']}, not {split_hash}")
     net = create_model(clf.backbone, heads=clf._heads(), pretrained=False,
-                       trainable_blocks=clf.trainable_blocks, drop_rate=clf.drop_rate)
+                       trainable_blocks=clf.trainable_blocks, drop_rate=clf.drop_rate, cut_pool=clf.cut_pool)
     net.load_state_dict(ckpt["state_dict"])
     net.eval()
     clf.net_, clf.best_epoch_ = net, ckpt["best_epoch"]

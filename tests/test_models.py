@@ -179,3 +179,23 @@ def test_extract_features_cache_roundtrip(tmp_path, net):
     reused = extract_features(net.frozen, paths, [WHOLE], image_size=(48, 32), cache_path=tmp_path / "cache",
                               progress=False)
     assert reused.meta["views"]["whole"]["seconds"] == seconds  # complete view reused, not recomputed
+
+
+def test_cut_pool_appends_the_pooled_cut_map_and_survives_a_checkpoint(tmp_path):
+    from fashionkit.train import AttributeClassifier, load_checkpoint, save_checkpoint
+
+    torch.manual_seed(0)
+    net = create_model(TINY, heads=schema.heads("top"), pretrained=False, trainable_blocks=1, cut_pool=True).eval()
+    plain = create_model(TINY, heads=schema.heads("top"), pretrained=False, trainable_blocks=1).eval()
+    x = torch.randn(2, 3, 96, 64)
+    maps = net.frozen(x)
+    pooled = net.upper(maps)
+    assert pooled.shape[1] == plain.upper.num_features + maps.shape[1] == net.upper.num_features
+    torch.testing.assert_close(pooled[:, -maps.shape[1]:], maps.mean(dim=(2, 3)))  # the cut's map, pooled
+    torch.testing.assert_close(pooled[:, :plain.upper.num_features], net.upper.global_pool(net.upper.forward_spatial(maps)))
+    clf = AttributeClassifier(model="top", backbone=TINY, pretrained=False, cut_pool=True)
+    clf.net_, clf.best_epoch_ = net, 1  # as fit leaves it
+    save_checkpoint(clf, tmp_path / "m.pt", "x")
+    back = load_checkpoint(tmp_path / "m.pt")
+    assert back.cut_pool and back.net_.upper.num_features == net.upper.num_features
+    torch.testing.assert_close(back.net_(x)["top_neck"], net(x)["top_neck"])
