@@ -69,8 +69,9 @@ beyond noise on validation (paired bootstrap, as chapters 3-4 judge levers):
   bottom length 4.2 [-8.4, -1.1] (``python -m fashionkit.lever_study top --set
   view_size=[192,160]``, and ``bottom --set view_size=[224,160]``);
 * the segmenter's canvas at 192 x 128 instead of 224 x 160 costs 4.2 CPU-ms less, but its
-  boxes on held-out mask photos lost 2.1 (top) and 5.0 (bottom) points of IoU with the
-  true garment's box, both beyond noise.
+  boxes on the validation mask photos lost 2.1 [-4.0, -0.1] (top) and 5.0 [-8.3, -1.7]
+  (bottom) points of IoU with the true garment's box (``python -m fashionkit.lever_study
+  segmenter --set canvas=[192,128]``).
 
 So the models as trained read about 27-29 photos/s on this machine, short of the aim of
 30; a lighter trunk would have to earn its place in chapters 3-4 first.
