@@ -297,11 +297,24 @@ def paired_bootstrap_diff(y_true, proba_a, proba_b, n_boot: int = 1000, level: f
         raise ValueError(f"proba_a {pa.shape} and proba_b {pb.shape} differ")
     if y.size == 0:
         return (np.nan, np.nan, np.nan)
-    delta = (pb.argmax(axis=1) == y).astype(float) - (pa.argmax(axis=1) == y)
-    idx = np.random.default_rng(seed).integers(0, y.size, (n_boot, y.size))
+    return paired_mean_diff((pb.argmax(axis=1) == y).astype(float) - (pa.argmax(axis=1) == y), n_boot, level, seed)
+
+
+def paired_mean_diff(delta, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+    """``(mean, lo, hi)`` of per-photo differences ``delta`` (b minus a on the same photo), with
+    the percentile interval of the mean over ``n_boot`` resamples of the photos; NaNs when empty."""
+    delta = np.asarray(delta, dtype=float)
+    if delta.size == 0:
+        return (np.nan, np.nan, np.nan)
+    idx = np.random.default_rng(seed).integers(0, delta.size, (n_boot, delta.size))
     values = delta[idx].mean(axis=1)
     alpha = (1 - level) / 2
     return float(delta.mean()), float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))
+
+
+def diff_verdict(diff: float, lo: float, hi: float) -> str:
+    """``"better"`` (interval above 0), ``"worse"`` (below 0), ``"within noise"``, or ``"no data"``."""
+    return "no data" if not np.isfinite(diff) else "better" if lo > 0 else "worse" if hi < 0 else "within noise"
 
 
 def paired_verdict(diff_ci: tuple[float, float, float], name_a: str = "plain", name_b: str = "TTA") -> str:
@@ -667,8 +680,8 @@ def ablation_table(heads: Sequence[Head], y: Mapping[str, np.ndarray], probas: M
             else:
                 d, lo, hi = paired_bootstrap_diff(y[head.key], probas[reference][head.key], proba[head.key],
                                                   n_boot, level, seed)
-                verdict = "no data" if not np.isfinite(d) else "better" if lo > 0 else "worse" if hi < 0 else "within noise"
-                row.update({"diff_points": 100 * d, "diff_lo": 100 * lo, "diff_hi": 100 * hi, "verdict": verdict})
+                row.update({"diff_points": 100 * d, "diff_lo": 100 * lo, "diff_hi": 100 * hi,
+                            "verdict": diff_verdict(d, lo, hi)})
             rows.append(row)
     return pd.DataFrame(rows)
 

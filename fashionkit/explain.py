@@ -68,9 +68,7 @@ def grad_cam_batch(net: nn.Module, images: torch.Tensor, head: str,
                 maps = net.frozen(x)
             maps = maps.detach().clone().requires_grad_(True)
             spatial = net.upper.forward_spatial(maps)  # (B, K, h, w)
-            pooled = net.upper.global_pool(spatial)
-            if getattr(net.upper, "cut_channels", 0):  # the heads also read the pooled map at the cut
-                pooled = torch.cat([pooled, net.upper.global_pool(maps)], dim=1)
+            pooled = net.upper.pool(spatial, maps)
             logits = net.heads[head](net.dropout(pooled))  # (B, n_classes)
             n = logits.shape[0]
             if class_index is None:

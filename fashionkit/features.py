@@ -118,11 +118,15 @@ class UpperTrunk(nn.Module):
     def forward_spatial(self, x: torch.Tensor) -> torch.Tensor:
         return self.bn2(self.conv_head(self.blocks(x)))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pooled = self.global_pool(self.forward_spatial(x))
+    def pool(self, spatial: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The pooled features of ``forward_spatial(x)``'s map ``spatial`` (and of ``x`` with ``cut_channels``)."""
+        pooled = self.global_pool(spatial)
         if self.cut_channels:
             pooled = torch.cat([pooled, self.global_pool(x)], dim=1)
         return pooled
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.forward_spatial(x), x)
 
 
 def _block_list(blocks: nn.Sequential) -> list[tuple[int, int, nn.Module]]:

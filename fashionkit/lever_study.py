@@ -40,7 +40,6 @@ import re
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import yaml
 
@@ -160,20 +159,11 @@ def study(model: str, changes: dict, ensemble=(), params_file=None, n_boot: int 
                           n_boot=int(n_boot or p.get("n_boot", 2000)), seed=int(p.get("seed", 0)))
 
 
-def _paired_mean_diff(a, b, n_boot: int, seed: int, level: float = 0.95) -> tuple[float, float, float]:
-    """Mean of ``b - a`` (paired per photo) and its bootstrap interval."""
-    d = np.asarray(b, dtype=float) - np.asarray(a, dtype=float)
-    if not len(d):
-        return np.nan, np.nan, np.nan
-    draws = d[np.random.default_rng(seed).integers(0, len(d), (n_boot, len(d)))].mean(axis=1)
-    tail = 100 * (1 - level) / 2
-    return float(d.mean()), float(np.percentile(draws, tail)), float(np.percentile(draws, 100 - tail))
-
-
 def segmenter_study(changes: dict, params_file=None, n_boot: int = 2000, progress: bool = True) -> pd.DataFrame:
     """Chapter 2's segmenter and the one with ``changes``: box IoU per garment on the
     validation mask photos, as taken and zoomed out, paired per photo (points of IoU)."""
     from . import localise, pipeline
+    from .evaluate import diff_verdict, paired_mean_diff
 
     params_file = Path(params_file or PROJECT_ROOT / "params" / PARAMS["segmenter"])
     p = yaml.safe_load(params_file.read_text())
@@ -196,12 +186,13 @@ def segmenter_study(changes: dict, params_file=None, n_boot: int = 2000, progres
     for check in checks:
         for garment, kept in ious[0][check].items():
             other = ious[1][check][garment]
-            diff, lo, hi = _paired_mean_diff(kept["localised"], other["localised"], n_boot, int(p.get("seed", 0)))
+            diff, lo, hi = paired_mean_diff(other["localised"].to_numpy() - kept["localised"].to_numpy(), n_boot,
+                                            seed=int(p.get("seed", 0)))
             rows.append({"photos_as": check, "garment": garment, "photos": len(kept),
                          "kept box IoU %": 100 * kept["localised"].mean(),
                          "changed box IoU %": 100 * other["localised"].mean(),
                          "diff_points": 100 * diff, "diff_lo": 100 * lo, "diff_hi": 100 * hi,
-                         "verdict": "better" if lo > 0 else "worse" if hi < 0 else "within noise"})
+                         "verdict": diff_verdict(diff, lo, hi)})
     return pd.DataFrame(rows)
 
 

@@ -435,7 +435,7 @@ def segmentation_report(seg: GarmentSegmenter, images, masks, lut: np.ndarray | 
     """
     counts = np.zeros((len(GROUP_NAMES), 2), dtype=np.int64)
     predicted = seg.predict_shares(images)
-    for mask, shares, img in zip(masks, predicted, images):
+    for img, mask, shares in zip(images, masks, predicted):
         groups = np.asarray(mask) if lut is None else lut[np.asarray(mask)]
         on_photo = seg.shares_on_photo(shares, img.size)
         counts += mask_iou(on_photo.argmax(axis=0), _groups_at(groups, on_photo.shape[1:]))

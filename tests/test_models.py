@@ -193,6 +193,10 @@ def test_cut_pool_appends_the_pooled_cut_map_and_survives_a_checkpoint(tmp_path)
     assert pooled.shape[1] == plain.upper.num_features + maps.shape[1] == net.upper.num_features
     torch.testing.assert_close(pooled[:, -maps.shape[1]:], maps.mean(dim=(2, 3)))  # the cut's map, pooled
     torch.testing.assert_close(pooled[:, :plain.upper.num_features], net.upper.global_pool(net.upper.forward_spatial(maps)))
+    from fashionkit.explain import grad_cam_batch
+
+    heat, classes = grad_cam_batch(net, x, "top_neck")  # Grad-CAM reads the same pooled features
+    assert heat.shape == (2, 96, 64) and (classes == net(x)["top_neck"].argmax(dim=1).numpy()).all()
     clf = AttributeClassifier(model="top", backbone=TINY, pretrained=False, cut_pool=True)
     clf.net_, clf.best_epoch_ = net, 1  # as fit leaves it
     save_checkpoint(clf, tmp_path / "m.pt", "x")
