@@ -73,8 +73,8 @@ beyond noise on validation (paired bootstrap, as chapters 3-4 judge levers):
   (bottom) points of IoU with the true garment's box (``python -m fashionkit.lever_study
   segmenter --set canvas=[192,128]``).
 
-So the models as trained read about 27-29 photos/s on this machine, short of the aim of
-30; a lighter trunk would have to earn its place in chapters 3-4 first.
+So the models as trained read 25-29 photos/s on this machine (ten runs on 300 test photos,
+one session), short of the aim of 30; a lighter trunk would have to earn its place in chapters 3-4 first.
 """
 
 from __future__ import annotations
