@@ -229,12 +229,12 @@ def test_a_lever_study_reproduces_the_chapter_and_keeps_its_maps_apart(smoke_cha
     cache = smoke_chain / "features" / "tf_efficientnet_lite2_cut1_cad+ccp"
     before = {f.name: f.stat().st_mtime_ns for f in cache.iterdir()}
     table = lever_study.study("top", {"view_size": [48, 32], "trainable_blocks": 2}, params_file=params, n_boot=50,
-                              progress=False)
+                              progress=False, clean_labels=smoke_chain / "06_error_gallery" / "label_issues.csv")
     kept = table[table["variant"] == lever_study.KEPT].set_index("head")
     chapter = pd.read_csv(smoke_chain / "03_train_top" / "ablation.csv")
     chapter = chapter[chapter["variant"] == "garment box (kept)"].set_index("head")
     pd.testing.assert_series_equal(kept["accuracy_%"], chapter["accuracy_%"])  # the same training, retraced
-    changed = table[table["variant"] == "view_size=[48, 32], trainable_blocks=2"]
+    changed = table[table["variant"] == "view_size=[48, 32], trainable_blocks=2, flagged labels left out"]
     assert sorted(changed["head"]) == sorted(h.key for h in heads("top"))
     assert {f.name: f.stat().st_mtime_ns for f in cache.iterdir()} == before  # the book's maps untouched
     assert (smoke_chain / "features" / "lever_study" / "tf_efficientnet_lite2_cut2_cad+ccp").is_dir()
@@ -265,11 +265,10 @@ def test_a_segmenter_study_reproduces_chapter_2_and_pairs_every_photo(smoke_chai
     assert ((mine["diff_lo"] <= mine["diff_points"] + 1e-9) & (mine["diff_points"] <= mine["diff_hi"] + 1e-9)).all()
 
 
-def test_clean_labels_leaves_out_only_the_flagged_training_labels(smoke_chain, tmp_path):
+def test_clean_labels_leaves_out_only_the_flagged_labels(smoke_chain):
     from fashionkit import lever_study
 
-    issues_csv = smoke_chain / "06_error_gallery" / "label_issues.csv"
-    issues = pd.read_csv(issues_csv)
+    issues = pd.read_csv(smoke_chain / "06_error_gallery" / "label_issues.csv")
     manifest = pd.read_csv(smoke_chain / "01_data_audit" / "manifest.csv")
     flagged = issues.iloc[0]
     cleaned = lever_study.without_flagged(manifest, issues.iloc[:1], heads("top") + heads("bottom"))
@@ -278,6 +277,3 @@ def test_clean_labels_leaves_out_only_the_flagged_training_labels(smoke_chain, t
     others = [c for c in manifest.columns if c != flagged["head"]]
     pd.testing.assert_frame_equal(cleaned[others], manifest[others])  # nothing else moved
     pd.testing.assert_series_equal(cleaned.loc[~row, flagged["head"]], manifest.loc[~row, flagged["head"]])
-    params = _smoke_params(smoke_chain, "04_train_bottom", tmp_path)
-    table = lever_study.study("bottom", {}, params_file=params, n_boot=50, progress=False, clean_labels=issues_csv)
-    assert set(table["variant"]) == {lever_study.KEPT, "flagged labels left out"}
