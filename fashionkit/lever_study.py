@@ -120,6 +120,13 @@ def _study_features(features_dir: Path) -> Path:
     return out
 
 
+def _read_params(model: str, params_file=None) -> tuple[dict, callable]:
+    """The chapter's params (``params_file`` or its own) and ``path(key)``: a path param resolved
+    as papermill resolves it (relative to ``notebooks/``)."""
+    p = yaml.safe_load(Path(params_file or PROJECT_ROOT / "params" / PARAMS[model]).read_text())
+    return p, lambda key: (PROJECT_ROOT / "notebooks" / p[key]).resolve()
+
+
 def study(model: str, changes: dict, ensemble=(), params_file=None, n_boot: int | None = None,
           progress: bool = True, clean_labels=None) -> pd.DataFrame:
     """The ablation table (:func:`fashionkit.evaluate.ablation_table`) of the kept recipe and one change."""
@@ -128,13 +135,7 @@ def study(model: str, changes: dict, ensemble=(), params_file=None, n_boot: int 
     from .schema import heads
     from .train import AttributeClassifier, encode_targets_np
 
-    params_file = Path(params_file or PROJECT_ROOT / "params" / PARAMS[model])
-    p = yaml.safe_load(params_file.read_text())
-    here = PROJECT_ROOT / "notebooks"  # params paths are relative to the notebooks
-
-    def path(key):
-        return (here / p[key]).resolve()
-
+    p, path = _read_params(model, params_file)
     pipeline.set_threads(p.get("threads", 2))
     manifest = pipeline.load_manifest(path("manifest_csv"), p.get("limit_per_split"))
     sampling, power, _ = pipeline.read_sampling_choice(path("sampling_choice_json"), p["sampling"],
@@ -145,23 +146,23 @@ def study(model: str, changes: dict, ensemble=(), params_file=None, n_boot: int 
 
     issues = None if clean_labels is None else pd.read_csv(clean_labels)
 
-    def probabilities(settings: dict, size, clean: bool = False) -> tuple[dict, dict]:
+    def probabilities(recipe: dict, size, clean: bool = False) -> tuple[dict, dict]:
         """Train one recipe (on cleaned training labels with ``clean``); its validation probabilities and labels."""
-        own_maps = (size != view_size or settings["backbone"] != base["backbone"]
-                    or settings["trainable_blocks"] != base["trainable_blocks"])
+        own_maps = (size != view_size or recipe["backbone"] != base["backbone"]
+                    or recipe["trainable_blocks"] != base["trainable_blocks"])
         where = _study_features(features_dir) if own_maps else features_dir
-        rows, cached = pipeline.model_views(manifest, model, p["views"], where, settings["backbone"],
-                                            settings["trainable_blocks"], p["image_size"], progress=progress,
+        rows, cached = pipeline.model_views(manifest, model, p["views"], where, recipe["backbone"],
+                                            recipe["trainable_blocks"], p["image_size"], progress=progress,
                                             view_size=size)
         pos = pipeline.split_positions(manifest, rows, model)
         frame = manifest.iloc[rows]
         clf = AttributeClassifier(model=model, sampling=sampling, sampling_power=power,
-                                  eval_views=tuple(p["eval_views"]), progress=progress, **settings)
-        train = frame.iloc[pos["train"]]
+                                  eval_views=tuple(p["eval_views"]), progress=progress, **recipe)
+        train, val = frame.iloc[pos["train"]], frame.iloc[pos["val"]]
+        val_maps = pipeline.take(cached, pos["val"])
         clf.fit(pipeline.take(cached, pos["train"]), without_flagged(train, issues, heads(model)) if clean else train,
-                pipeline.take(cached, pos["val"]), frame.iloc[pos["val"]])
-        val_y = encode_targets_np(frame.iloc[pos["val"]], heads(model))
-        return clf.predict_proba(pipeline.take(cached, pos["val"]), p["eval_views"]), val_y
+                val_maps, val)
+        return clf.predict_proba(val_maps, p["eval_views"]), encode_targets_np(val, heads(model))
 
     kept, val_y = probabilities(base, view_size)
     size = changes.get("view_size", view_size)
@@ -183,11 +184,9 @@ def segmenter_study(changes: dict, params_file=None, n_boot: int = 2000, progres
     from . import localise, pipeline
     from .evaluate import diff_verdict, paired_mean_diff
 
-    params_file = Path(params_file or PROJECT_ROOT / "params" / PARAMS["segmenter"])
-    p = yaml.safe_load(params_file.read_text())
+    p, path = _read_params("segmenter", params_file)
     pipeline.set_threads(p.get("threads", 2))
-    manifest = pipeline.load_manifest((PROJECT_ROOT / "notebooks" / p["manifest_csv"]).resolve(),
-                                      p.get("limit_per_split"))
+    manifest = pipeline.load_manifest(path("manifest_csv"), p.get("limit_per_split"))
     lut = localise.ccp_group_lookup(Path(manifest["path"].iloc[0]).parents[2])
     masked = manifest[(manifest.source == "ccp") & (manifest.annotation == "pixel")]
     train = localise.load_mask_photos(masked[masked.split == "train"])
