@@ -23,9 +23,12 @@ ART_DIR   := $(abspath $(BUILD))/artifacts
 # the same folder as seen from notebooks/ (papermill's cwd), so the book shows no machine's absolute path
 ART_NB    := $(shell realpath -m --relative-to=notebooks $(BUILD))/artifacts
 EXECUTED  := $(addprefix $(NB_DIR)/,$(addsuffix .ipynb,$(NOTEBOOKS)))
-# bookpages, booktags, bench, cli, deploy and train_gpu only render the book / time / serve the shell / train the GPU
-# profile: editing them reruns no notebook.
-PKG       := $(filter-out fashionkit/bookpages.py fashionkit/booktags.py fashionkit/bench.py fashionkit/cli.py fashionkit/__main__.py fashionkit/train_gpu.py fashionkit/deploy.py fashionkit/lever_study.py,$(wildcard fashionkit/*.py)) params/splits.csv
+# book/pages, book/tags, the serve wing (cli, deploy, export, graphs, bench), train_gpu and lever_study only render
+# the book / serve the shell / time it / train the GPU profile / study a lever: editing them reruns no notebook
+# (the deployed graphs, which chapter 5 times, depend on the serve wing below).
+PKG       := $(filter-out fashionkit/book/pages.py fashionkit/book/tags.py fashionkit/serve/%.py fashionkit/__main__.py \
+             fashionkit/training/train_gpu.py fashionkit/studies/lever_study.py,$(wildcard fashionkit/*.py fashionkit/*/*.py)) \
+             params/splits.csv
 BOOK_HTML := $(BUILD)/book/_build/html/index.html
 DEPLOYED  := $(ART_DIR)/deploy/deploy.json
 
@@ -44,7 +47,7 @@ $(STAMP): requirements.txt
 
 # Download and convert the public originals unless a prepared data root exists.
 data: $(STAMP)
-	$(PY) -m fashionkit.fetch --data-dir "$$($(PY) -c 'from fashionkit.data import default_data_dir as d; print(d())')"
+	$(PY) -m fashionkit.data.fetch --data-dir "$$($(PY) -c 'from fashionkit.data.sources import default_data_dir as d; print(d())')"
 
 notebooks: $(EXECUTED)
 
@@ -64,36 +67,38 @@ $(NB_DIR)/05_tta_eval.ipynb: $(NB_DIR)/03_train_top.ipynb $(NB_DIR)/04_train_bot
 $(NB_DIR)/06_error_gallery.ipynb: $(NB_DIR)/05_tta_eval.ipynb
 $(NB_DIR)/07_autoencoder_recommend.ipynb: $(NB_DIR)/03_train_top.ipynb $(NB_DIR)/04_train_bottom.ipynb
 
-# The command line's graphs (fashionkit.deploy): each model of chapters 3-4 whole and the garment segmenter,
+# The command line's graphs (fashionkit.serve.deploy): each model of chapters 3-4 whole and the garment segmenter,
 # exported to ONNX once, so `python -m fashionkit predict` reads photos without importing torch.
 deploy: $(DEPLOYED)
-$(DEPLOYED): $(NB_DIR)/03_train_top.ipynb $(NB_DIR)/04_train_bottom.ipynb fashionkit/deploy.py $(STAMP)
-	$(PY) -m fashionkit.deploy --artifacts $(ART_DIR)
+$(DEPLOYED): $(NB_DIR)/03_train_top.ipynb $(NB_DIR)/04_train_bottom.ipynb $(wildcard fashionkit/serve/*.py) $(STAMP)
+	$(PY) -m fashionkit.serve.deploy --artifacts $(ART_DIR)
 	touch $@
 
 book: $(BOOK_HTML)
 # jupyter-book renders the executed copies (execute_notebooks: off); book/ holds the prose.
-$(BOOK_HTML): $(EXECUTED) $(shell find book -type f) fashionkit/bookpages.py fashionkit/booktags.py fashionkit/fonts.py $(STAMP)
+$(BOOK_HTML): $(EXECUTED) $(shell find book -type f) fashionkit/book/pages.py fashionkit/book/tags.py fashionkit/book/fonts.py $(STAMP)
 	rm -rf $(BUILD)/book && mkdir -p $(BUILD)/book
 	cp -r book/. $(BUILD)/book/
-	$(PY) -m fashionkit.fonts $(BUILD)/book/_static/NanumGothic.ttf  # Korean in the pages (book/_static/korean.css)
+	$(PY) -m fashionkit.book.fonts $(BUILD)/book/_static/NanumGothic.ttf  # Korean in the pages (book/_static/korean.css)
 	cp $(EXECUTED) $(BUILD)/book/
-	$(PY) -m fashionkit.booktags $(addprefix $(BUILD)/book/,$(addsuffix .ipynb,$(NOTEBOOKS)))
-	$(PY) -m fashionkit.bookpages $(BUILD)/book --notebooks $(NB_DIR)
+	$(PY) -m fashionkit.book.tags $(addprefix $(BUILD)/book/,$(addsuffix .ipynb,$(NOTEBOOKS)))
+	$(PY) -m fashionkit.book.pages $(BUILD)/book --notebooks $(NB_DIR)
 	$(VENV)/bin/jupyter-book build $(BUILD)/book -n -W --keep-going
 	@echo "book: $(abspath $(BOOK_HTML))"
 
 # Speed figures (printed, not asserted): notebook wall times, extraction, training, inference (the command
-# line's graphs are exported first if missing or stale, by fashionkit.deploy itself: no notebook is rerun).
+# line's graphs are exported first if missing or stale, by fashionkit.serve.deploy itself: no notebook is rerun).
 bench: $(STAMP)
-	$(PY) -m fashionkit.bench
+	$(PY) -m fashionkit.serve.bench
 
-# Two processes, one file each at a time: the notebook chain (tests/test_chain.py) runs in one
+# First the import contracts of pyproject.toml (the wings' order, the torch-free command line), then
+# two processes, one file each at a time: the notebook chain (tests/test_chain.py) runs in one
 # while the other takes the remaining files.
 test: $(STAMP)
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
-# The GPU profile (params/gpu/, fashionkit.train_gpu), not part of `all`: MODEL=top|bottom on NPROC GPUs
+# The GPU profile (params/gpu/, fashionkit.training.train_gpu), not part of `all`: MODEL=top|bottom on NPROC GPUs
 # of this machine (one process per GPU; NPROC=1 is the plain single-process run). On NNODES machines,
 # run the same command on each with RDZV=host:port of the first. Writes build/artifacts/gpu/<params>/.
 MODEL  ?= top
@@ -103,7 +108,7 @@ RDZV   ?=
 train-gpu: $(NB_DIR)/01_data_audit.ipynb
 	$(PY) -m torch.distributed.run --nproc_per_node $(NPROC) --nnodes $(NNODES) \
 		$(if $(RDZV),--rdzv-backend c10d --rdzv-endpoint $(RDZV),--standalone) \
-		-m fashionkit.train_gpu params/gpu/$(if $(filter bottom,$(MODEL)),04_train_bottom,03_train_top).yaml
+		-m fashionkit.training.train_gpu params/gpu/$(if $(filter bottom,$(MODEL)),04_train_bottom,03_train_top).yaml
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks

@@ -1,4 +1,4 @@
-"""``python -m fashionkit``: see :mod:`fashionkit.cli`."""
+"""``python -m fashionkit``: see :mod:`fashionkit.serve.cli`."""
 
 import os
 import sys
@@ -7,6 +7,6 @@ import sys
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from fashionkit.cli import main  # noqa: E402
+from fashionkit.serve.cli import main  # noqa: E402
 
 sys.exit(main())

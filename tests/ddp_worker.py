@@ -1,5 +1,5 @@
 """Run by ``tests/test_distributed.py`` under ``torchrun`` (two gloo processes) and in the test
-process: a sharded feature extraction, then :mod:`fashionkit.train_gpu`, recording the epoch
+process: a sharded feature extraction, then :mod:`fashionkit.training.train_gpu`, recording the epoch
 draws each process's sampler handed its loader.
 
     python -m torch.distributed.run --standalone --nproc_per_node 2 tests/ddp_worker.py PARAMS OUT
@@ -23,9 +23,10 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from fashionkit import finetune, train_gpu
-from fashionkit.features import WHOLE, WHOLE_FLIP, extract_features
-from fashionkit.models import create_model
+from fashionkit.training import finetune, train_gpu
+from fashionkit.vision.crops import WHOLE, WHOLE_FLIP
+from fashionkit.vision.features import extract_features
+from fashionkit.vision.models import create_model
 
 SIZE = (64, 48)
 

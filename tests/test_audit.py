@@ -1,4 +1,4 @@
-"""Audit tables on small hand-made manifests (fashionkit.audit) and a smoke test of the plots.
+"""Audit tables on small hand-made manifests (fashionkit.data.audit) and a smoke test of the plots.
 
 Each manifest is written out row by row, so every expected count, share and string below
 can be checked by eye.  The plots test only checks that each figure has a title and
@@ -17,8 +17,9 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from fashionkit import audit, plots  # noqa: E402
-from fashionkit.schema import get_head, label_columns  # noqa: E402
+from fashionkit.book import data_figures, style
+from fashionkit.data import audit
+from fashionkit.data.schema import get_head, label_columns
 
 
 def _row(source, image, split, group, **labels):
@@ -192,18 +193,18 @@ def test_plots_smoke(manifest, tmp_path):
     counts = audit.class_counts(manifest)
     missing = audit.missing_rates(manifest)
     figures = [
-        plots.class_count_bars(counts, "top_type", "ccp"),
-        plots.class_count_panels(counts),
-        plots.missing_rates(missing),
-        plots.cooccurrence_heatmap(audit.cooccurrence(manifest)),
-        plots.size_histograms(manifest),
-        plots.split_shares(manifest),
-        plots.image_grid([str(photo)] * 3, ["a", "b", "c"], ncols=2, title="grid"),
-        plots.image_grid([], title="empty grid"),
-        plots.mask_overlay(np.zeros((60, 40, 3), np.uint8), np.pad(np.ones((20, 40), int), ((20, 20), (0, 0))),
+        data_figures.class_count_bars(counts, "top_type", "ccp"),
+        data_figures.class_count_panels(counts),
+        data_figures.missing_rates(missing),
+        data_figures.cooccurrence_heatmap(audit.cooccurrence(manifest)),
+        data_figures.size_histograms(manifest),
+        data_figures.split_shares(manifest),
+        style.image_grid([str(photo)] * 3, ["a", "b", "c"], ncols=2, title="grid"),
+        style.image_grid([], title="empty grid"),
+        data_figures.mask_overlay(np.zeros((60, 40, 3), np.uint8), np.pad(np.ones((20, 40), int), ((20, 20), (0, 0))),
                            {"head": 2, "hem": 39, "sole": 55}, title="overlay"),
-        plots.mask_overlay_grid([], title="no panels"),
-        plots.hem_height_histogram(
+        data_figures.mask_overlay_grid([], title="no panels"),
+        data_figures.hem_height_histogram(
             pd.DataFrame({"hem_height": [0.0, 0.1, 0.4], "bottom_sub": ["slacks", "jeans", "skirt"]}),
             [("full", 0.06), ("ankle", 0.13), ("midi", 0.23), ("knee", 0.32), ("short", np.inf)]),
     ]
@@ -223,9 +224,9 @@ def test_plots_smoke(manifest, tmp_path):
 
 
 def test_korean_falls_back_without_font(manifest, monkeypatch):
-    monkeypatch.setattr(plots, "cjk_font", lambda: None)
+    monkeypatch.setattr(style, "cjk_font", lambda: None)
     with pytest.warns(UserWarning, match="no CJK font"):
-        fig = plots.class_count_bars(audit.class_counts(manifest), "top_type", "ccp", lang="ko")
+        fig = data_figures.class_count_bars(audit.class_counts(manifest), "top_type", "ccp", lang="ko")
     assert fig.axes[0].get_title().startswith("top type")
     plt.close("all")
 
@@ -235,13 +236,13 @@ def test_korean_is_drawn_with_the_bundled_font_on_any_machine(manifest):
 
     from matplotlib import font_manager
 
-    assert "Nanum" in (plots._bundled_korean_font() or "")  # koreanize-matplotlib's NanumGothic
-    assert plots.cjk_font()
+    assert "Nanum" in (style._bundled_korean_font() or "")  # koreanize-matplotlib's NanumGothic
+    assert style.cjk_font()
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no fallback warning
-        fig = plots.class_count_bars(audit.class_counts(manifest), "top_type", "ccp", lang="ko")
+        fig = data_figures.class_count_bars(audit.class_counts(manifest), "top_type", "ccp", lang="ko")
     title = fig.axes[0].get_title()
     assert any("\uac00" <= ch <= "\ud7a3" for ch in title), title  # Hangul, not the English fallback
     used = font_manager.findfont(font_manager.FontProperties(family=plt.rcParams["font.family"]))
-    assert "Nanum" in used or any(h in used.lower() for h in plots._CJK_HINTS)
+    assert "Nanum" in used or any(h in used.lower() for h in style._CJK_HINTS)
     plt.close("all")

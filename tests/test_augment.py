@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fashionkit import augment
+from fashionkit.vision import augment
 
 
 @pytest.fixture(scope="module")

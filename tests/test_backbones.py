@@ -12,9 +12,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import torch
 
 import fashionkit  # noqa: F401  (first: installs the torchvision shim where needed)
-import torch
 
 torch.set_num_threads(2)
 
@@ -99,15 +99,15 @@ def test_timm_tiny_forward():
 
 
 def test_shim_leaves_torchvision_importable_and_is_idempotent():
-    from fashionkit import _compat
-
     import timm  # noqa: F401
     import torchvision  # noqa: F401
 
-    lib_before = _compat._LIB
+    from fashionkit.vision import torchvision_shim
+
+    lib_before = torchvision_shim._LIB
     assert hasattr(torch.ops.torchvision, "nms") and hasattr(torch.ops.torchvision, "qnms")
-    assert _compat.ensure_torchvision() is False  # ops exist now: nothing to do
-    assert _compat._LIB is lib_before
+    assert torchvision_shim.ensure_torchvision() is False  # ops exist now: nothing to do
+    assert torchvision_shim._LIB is lib_before
 
 
 def test_shim_inert_where_ops_already_exist():
@@ -120,9 +120,9 @@ def test_shim_inert_where_ops_already_exist():
         lib.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
         lib.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
         import fashionkit
-        from fashionkit import _compat
-        assert _compat._LIB is None, "shim registered schemas although the ops existed"
-        assert _compat.ensure_torchvision() is False
+        from fashionkit.vision import torchvision_shim
+        assert torchvision_shim._LIB is None, "shim registered schemas although the ops existed"
+        assert torchvision_shim.ensure_torchvision() is False
         print("inert")
         """
     )
@@ -139,7 +139,7 @@ def test_shim_inert_where_ops_already_exist():
 def test_bundled_lite2_loads_strict_all_keys():
     import timm
 
-    from fashionkit.weights import bundled_state_dict
+    from fashionkit.vision.weights import bundled_state_dict
 
     state = bundled_state_dict("lite2")
     model = timm.create_model("tf_efficientnet_lite2", pretrained=False)
@@ -154,8 +154,8 @@ def test_bundled_lite2_loads_strict_all_keys():
 def test_create_backbone_lite2_weights_and_data_config():
     from PIL import Image
 
-    from fashionkit.backbones import create_backbone, data_config, eval_transform
-    from fashionkit.weights import bundled_state_dict
+    from fashionkit.vision.backbones import create_backbone, data_config, eval_transform
+    from fashionkit.vision.weights import bundled_state_dict
 
     model = create_backbone("tf_efficientnet_lite2")
     state = bundled_state_dict("lite2")
@@ -172,8 +172,8 @@ def test_create_backbone_lite2_weights_and_data_config():
 
 @pytest.mark.parametrize("num_classes", [7, 0])
 def test_create_backbone_new_head_keeps_backbone_weights(num_classes):
-    from fashionkit.backbones import create_backbone
-    from fashionkit.weights import CLASSIFIER_KEYS, bundled_state_dict
+    from fashionkit.vision.backbones import create_backbone
+    from fashionkit.vision.weights import CLASSIFIER_KEYS, bundled_state_dict
 
     model = create_backbone("tf_efficientnet_lite2", num_classes=num_classes)
     state = bundled_state_dict("lite2")
@@ -218,7 +218,7 @@ def test_pretrained_recognises_clothing_random_does_not():
         pytest.skip(f"real photos not available under {DATA} (missing e.g. {missing[0]})")
     from PIL import Image
 
-    from fashionkit.backbones import create_backbone, eval_transform
+    from fashionkit.vision.backbones import create_backbone, eval_transform
 
     pretrained = create_backbone("tf_efficientnet_lite2")
     torch.manual_seed(0)
@@ -248,7 +248,7 @@ def test_pretrained_recognises_clothing_random_does_not():
 def test_hub_model_offline_raises_clear_error(monkeypatch):
     import huggingface_hub.constants
 
-    from fashionkit.backbones import create_backbone
+    from fashionkit.vision.backbones import create_backbone
 
     # Force offline mode even if the variable was not set, so this fails fast instead of retrying.
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)

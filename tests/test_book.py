@@ -142,7 +142,7 @@ def test_pages_hold_no_progress_bars_or_tracebacks():
 def test_book_tags_remove_the_parameters_fold_the_injected_ones_and_hide_setup_code(tmp_path):
     import json
 
-    from fashionkit.booktags import tag_notebook
+    from fashionkit.book.tags import tag_notebook
 
     cells = [{"cell_type": "markdown", "metadata": {}, "source": "# 1. A chapter"},
              {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": "seed = 0"},
@@ -254,7 +254,7 @@ def test_the_run_times_list_every_chapter():
 
 @needs_built_book
 def test_no_page_shows_a_path_of_this_machine():
-    from fashionkit.data import default_data_dir
+    from fashionkit.data.sources import default_data_dir
 
     paths = {str(PROJECT), str(default_data_dir().resolve()), str(Path.home()) + "/"}
     for page in HTML.glob("*.html"):

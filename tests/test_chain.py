@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from fashionkit import cli
-from fashionkit.data import PROJECT_ROOT
-from fashionkit.schema import heads
+from fashionkit.data.schema import heads
+from fashionkit.data.sources import PROJECT_ROOT
+from fashionkit.serve import cli
 
 NOTEBOOKS = sorted((PROJECT_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
@@ -29,7 +29,7 @@ def test_the_notebook_chain_runs_on_the_smoke_profile(smoke_chain):
 def test_each_trained_model_saw_exactly_its_params_views(smoke_chain, stem, model):
     """The kept model trains on ``views``, the reference on ``reference_views``; the levers' extra
     views are cached beside them but must not leak into either."""
-    from fashionkit.train import load_checkpoint
+    from fashionkit.training.classifier import load_checkpoint
 
     params = yaml.safe_load((PROJECT_ROOT / "params" / f"{stem}.yaml").read_text())
     kept = load_checkpoint(smoke_chain / stem / f"{model}_model.pt")
@@ -143,14 +143,15 @@ def test_predict_sheet_draws_every_photo(smoke_chain, shared_data, tmp_path, cap
 
 
 def test_the_deployed_graphs_answer_as_the_pytorch_models_do(smoke_chain, shared_data):
-    """The command line's path (fashionkit.deploy: whole models and the segmenter as ONNX
+    """The command line's path (fashionkit.serve.deploy: whole models and the segmenter as ONNX
     graphs) against the PyTorch path (inference.read_outfits) on real photos: the same boxes,
     probabilities within 1e-4, and the same answers for a bad file in the batch."""
     import numpy as np
 
-    from fashionkit.deploy import CHECKPOINTS, deployment_for
-    from fashionkit.inference import read_outfits
-    from fashionkit.train import load_checkpoint
+    from fashionkit.serve.deploy import deployment_for
+    from fashionkit.serve.graphs import CHECKPOINTS
+    from fashionkit.studies.inference import read_outfits
+    from fashionkit.training.classifier import load_checkpoint
 
     checkpoints = {m: smoke_chain / p for m, p in CHECKPOINTS.items()}
     photos = [shared_data / "ccp" / "images" / f"{i:04d}.jpg" for i in (5, 6, 7)] + [
@@ -174,7 +175,8 @@ def test_predict_reads_photos_without_importing_torch(smoke_chain, photo):
     import subprocess
     import sys
 
-    from fashionkit.deploy import CHECKPOINTS, deployment_for
+    from fashionkit.serve.deploy import deployment_for
+    from fashionkit.serve.graphs import CHECKPOINTS
 
     deployment_for(smoke_chain, {m: smoke_chain / p for m, p in CHECKPOINTS.items()})  # exported once
     code = ("import sys; from fashionkit import cli\n"
@@ -192,7 +194,8 @@ def test_startup_is_timed_from_a_relative_artifacts_folder(smoke_chain, photo, m
     from the project root, so the paths it is given must not depend on the caller's folder."""
     import os
 
-    from fashionkit.deploy import CHECKPOINTS, deployment_for, startup_seconds
+    from fashionkit.serve.deploy import deployment_for, startup_seconds
+    from fashionkit.serve.graphs import CHECKPOINTS
 
     deployment_for(smoke_chain, {m: smoke_chain / p for m, p in CHECKPOINTS.items()})  # exported once
     monkeypatch.chdir(smoke_chain / "05_tta_eval")
@@ -223,7 +226,7 @@ def _smoke_params(smoke_chain, stem, tmp_path) -> Path:
 
 
 def test_a_lever_study_reproduces_the_chapter_and_keeps_its_maps_apart(smoke_chain, tmp_path):
-    from fashionkit import lever_study
+    from fashionkit.studies import lever_study
 
     params = _smoke_params(smoke_chain, "03_train_top", tmp_path)
     cache = smoke_chain / "features" / "tf_efficientnet_lite2_cut1_cad+ccp"
@@ -241,7 +244,7 @@ def test_a_lever_study_reproduces_the_chapter_and_keeps_its_maps_apart(smoke_cha
 
 
 def test_a_lever_study_refuses_an_unknown_setting():
-    from fashionkit import lever_study
+    from fashionkit.studies import lever_study
 
     with pytest.raises(ValueError, match="trainable_blocks"):
         lever_study.parse_changes(["trainable_block=3"])
@@ -252,7 +255,7 @@ def test_a_lever_study_refuses_an_unknown_setting():
 
 
 def test_a_segmenter_study_reproduces_chapter_2_and_pairs_every_photo(smoke_chain, tmp_path):
-    from fashionkit import lever_study
+    from fashionkit.studies import lever_study
 
     params = _smoke_params(smoke_chain, "02_oversampling", tmp_path)
     table = lever_study.segmenter_study({"canvas": [48, 32]}, params_file=params, n_boot=50, progress=False)
@@ -266,7 +269,7 @@ def test_a_segmenter_study_reproduces_chapter_2_and_pairs_every_photo(smoke_chai
 
 
 def test_clean_labels_leaves_out_only_the_flagged_labels(smoke_chain):
-    from fashionkit import lever_study
+    from fashionkit.studies import lever_study
 
     issues = pd.read_csv(smoke_chain / "06_error_gallery" / "label_issues.csv")
     manifest = pd.read_csv(smoke_chain / "01_data_audit" / "manifest.csv")

@@ -4,8 +4,8 @@ import os
 import subprocess
 import sys
 
-from fashionkit import cli
-from fashionkit.data import PROJECT_ROOT
+from fashionkit.data.sources import PROJECT_ROOT
+from fashionkit.serve import cli
 
 
 def test_missing_corrupt_and_non_image_files_are_clear_errors(tmp_path, corrupt, capsys):

@@ -5,8 +5,8 @@ import shutil
 import pandas as pd
 import pytest
 
-from fashionkit.data import build_manifest, resolve_data_dir
-from fashionkit.schema import label_columns
+from fashionkit.data.schema import label_columns
+from fashionkit.data.sources import build_manifest, resolve_data_dir
 
 
 @pytest.fixture

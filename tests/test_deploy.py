@@ -1,14 +1,16 @@
-"""When the deployed graphs (fashionkit.deploy) are used and when they are exported again.
+"""When the deployed graphs (fashionkit.serve.deploy) are used and when they are exported again.
 
 The graphs themselves are compared with the PyTorch models in ``test_chain.py``, on the smoke
 chain's checkpoints; here only the manifest's rules, with stand-in files (no torch)."""
 
 import json
+import sys
+import types
 
 import pytest
 
-from fashionkit import deploy
-from fashionkit.schema import heads
+from fashionkit.data.schema import heads
+from fashionkit.serve import deploy, graphs
 
 
 @pytest.fixture()
@@ -22,12 +24,12 @@ def exported(tmp_path):
     folder.mkdir()
     view = {"name": "upper_body", "box": [0.18, 0.12, 0.82, 0.62], "flip": False, "size": [224, 192],
             "augment": None, "garment": None, "jitter": 0.0}
-    manifest = {"format": deploy.FORMAT, "segmenters": {},
-                "checkpoints": {m: {"path": str(p), "sha1": deploy.file_digest(p)} for m, p in checkpoints.items()},
+    manifest = {"format": graphs.FORMAT, "segmenters": {},
+                "checkpoints": {m: {"path": str(p), "sha1": graphs.file_digest(p)} for m, p in checkpoints.items()},
                 "models": {m: {"views": [view], "image_size": [390, 260], "data_config": {"mean": [0.5] * 3},
                                "heads": {h.key: list(h.names) for h in heads(m)}, "graphs": {"224x192": f"{m}.onnx"},
                                "split_hash": "abc", "segmenter": None} for m in checkpoints}}
-    (folder / deploy.MANIFEST).write_text(json.dumps(manifest))
+    (folder / graphs.MANIFEST).write_text(json.dumps(manifest))
     for model in checkpoints:
         (folder / f"{model}.onnx").write_bytes(b"graph")
     return folder, checkpoints
@@ -43,14 +45,14 @@ def test_a_complete_export_of_the_same_checkpoints_is_used(exported):
 @pytest.mark.parametrize("change,reason", [
     (lambda folder, ckpt: ckpt["top"].write_bytes(b"retrained"), "changed since the export"),
     (lambda folder, ckpt: (folder / "bottom.onnx").unlink(), "graphs missing"),
-    (lambda folder, ckpt: (folder / deploy.MANIFEST).write_text("{"), "no readable"),
-    (lambda folder, ckpt: (folder / deploy.MANIFEST).write_text(json.dumps(
-        {**json.loads((folder / deploy.MANIFEST).read_text()), "format": "fashionkit-deploy-0"})), "format"),
+    (lambda folder, ckpt: (folder / graphs.MANIFEST).write_text("{"), "no readable"),
+    (lambda folder, ckpt: (folder / graphs.MANIFEST).write_text(json.dumps(
+        {**json.loads((folder / graphs.MANIFEST).read_text()), "format": "fashionkit-deploy-0"})), "format"),
 ])
 def test_a_missing_changed_or_older_export_is_stale(exported, change, reason):
     folder, checkpoints = exported
     change(folder, checkpoints)
-    with pytest.raises(deploy.StaleDeployment, match=reason):
+    with pytest.raises(graphs.StaleDeployment, match=reason):
         deploy.load_deployment(folder, checkpoints)
 
 
@@ -58,8 +60,11 @@ def test_a_stale_export_is_exported_again_and_said_on_stderr(exported, monkeypat
     folder, checkpoints = exported
     checkpoints["top"].write_bytes(b"retrained")
     calls, said = [], []
-    monkeypatch.setattr(deploy, "export_deployment", lambda ckpt, out, log=None: calls.append(out))
+    # the exporter (torch) as a stand-in module: deployment_for imports it only when it must export
+    exporter = types.ModuleType("fashionkit.serve.export")
+    exporter.export_deployment = lambda ckpt, out, log=None: calls.append(out)
+    monkeypatch.setitem(sys.modules, "fashionkit.serve.export", exporter)
     monkeypatch.setattr(deploy, "load_deployment", lambda *a, **k: "deployed" if calls else
-                        (_ for _ in ()).throw(deploy.StaleDeployment("the top checkpoint changed")))
+                        (_ for _ in ()).throw(graphs.StaleDeployment("the top checkpoint changed")))
     assert deploy.deployment_for(folder.parent, checkpoints, say=said.append) == "deployed"
     assert calls == [folder] and "torch" in said[0] and "changed" in said[0]

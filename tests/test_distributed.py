@@ -1,7 +1,7 @@
 """The GPU profile under ``torchrun``: two gloo processes on CPU against one process.
 
 One ``torchrun --standalone --nproc_per_node 2`` run of ``tests/ddp_worker.py`` (a sharded
-feature extraction, then ``python -m fashionkit.train_gpu``'s main on 32 CAD photos, tiny
+feature extraction, then ``python -m fashionkit.training.train_gpu``'s main on 32 CAD photos, tiny
 model, 2 epochs) is shared by the assertions; the single-process reference runs the same
 worker code in this process meanwhile.
 """
@@ -20,13 +20,14 @@ import pytest
 import torch
 import yaml
 
-from fashionkit import distributed, train_gpu
-from fashionkit import labels as L
-from fashionkit.features import load_features
-from fashionkit.finetune import EpochSampler, _denominators, _shard_loss
-from fashionkit.models import masked_cross_entropy
-from fashionkit.schema import heads, label_columns
-from fashionkit.train import load_checkpoint
+from fashionkit.data import labels
+from fashionkit.data.schema import heads, label_columns
+from fashionkit.training import train_gpu
+from fashionkit.vision import distributed
+from fashionkit.training.classifier import load_checkpoint
+from fashionkit.training.finetune import EpochSampler, _denominators, _shard_loss
+from fashionkit.vision.features import load_features
+from fashionkit.vision.models import masked_cross_entropy
 
 PROJECT = Path(__file__).resolve().parents[1]
 CAD = PROJECT.parent / "shared" / "data" / "cad"
@@ -51,7 +52,7 @@ def params_file(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ddp")
     attrs = pd.read_csv(CAD / "attributes.csv").head(60)
     rows = pd.DataFrame([{"source": "cad", "image": r["image"], "path": str(CAD / "images" / r["image"]),
-                          **L.cad_labels(r)} for r in attrs.to_dict("records")])
+                          **labels.cad_labels(r)} for r in attrs.to_dict("records")])
     rows = rows[rows[[h.key for h in heads("top")]].notna().any(axis=1)].head(32).reset_index(drop=True)
     rows["split"] = ["train"] * 24 + ["val"] * 8
     rows[["source", "image", "path", "split", *label_columns()]].to_csv(tmp / "manifest.csv", index=False)

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from fashionkit import embed as E
-from fashionkit.schema import heads
+from fashionkit.data.schema import heads
+from fashionkit.outfits import embed, vectors
 
 torch.set_num_threads(1)
 
-SIZES = E.head_sizes()
+SIZES = vectors.head_sizes()
 
 
 def latent_outfits(n, seed=0, noise=0.0):
@@ -37,17 +37,17 @@ def clustered(n=120, d=10, centres=4, seed=0):
 @pytest.fixture(scope="module")
 def fitted():
     X, X_val = latent_outfits(300, seed=0), latent_outfits(100, seed=1)
-    ae = E.Autoencoder(epochs=300, head_sizes=SIZES, seed=0).fit(X, X_val)
+    ae = embed.Autoencoder(epochs=300, head_sizes=SIZES, seed=0).fit(X, X_val)
     return ae, X, X_val
 
 
 # ----------------------------------------------------------------------------- vectors
 def test_vector_layout_follows_the_schema():
-    cols = E.vector_columns()
+    cols = vectors.vector_columns()
     assert len(cols) == sum(h.n_classes for h in heads()) == 26
     assert cols[:3] == ["top_type.blouse", "top_type.shirt", "top_type.t-shirt"]
     assert cols[-1] == "bottom_length.short"
-    slices = E.head_slices()
+    slices = vectors.head_slices()
     assert [s.stop - s.start for s in slices] == SIZES == [3, 3, 2, 3, 3, 2, 5, 5]
     assert slices[0].start == 0 and slices[-1].stop == 26
     for s, t in zip(slices[:-1], slices[1:]):
@@ -57,24 +57,24 @@ def test_vector_layout_follows_the_schema():
 def test_outfit_vectors_concatenate_in_schema_order_and_check_shapes():
     n = 4
     probas = {h.key: np.full((n, h.n_classes), i, dtype=float) for i, h in enumerate(heads())}
-    X = E.outfit_vectors(dict(reversed(list(probas.items()))))  # dict order does not matter
+    X = vectors.outfit_vectors(dict(reversed(list(probas.items()))))  # dict order does not matter
     assert X.shape == (n, 26) and X.dtype == np.float32
-    for i, s in enumerate(E.head_slices()):
+    for i, s in enumerate(vectors.head_slices()):
         assert (X[:, s] == i).all()
     missing = {k: v for k, v in probas.items() if k != "top_neck"}
     with pytest.raises(ValueError, match="top_neck"):
-        E.outfit_vectors(missing)
+        vectors.outfit_vectors(missing)
     with pytest.raises(ValueError, match="bottom_sub"):
-        E.outfit_vectors({**probas, "bottom_sub": np.zeros((n, 4))})
+        vectors.outfit_vectors({**probas, "bottom_sub": np.zeros((n, 4))})
     with pytest.raises(ValueError, match="top_sleeve"):
-        E.outfit_vectors({**probas, "top_sleeve": np.zeros((n + 1, 3))})
+        vectors.outfit_vectors({**probas, "top_sleeve": np.zeros((n + 1, 3))})
 
 
 # ----------------------------------------------------------------------------- autoencoder
 def test_autoencoder_learns_the_two_latent_variables(fitted):
     ae, X, X_val = fitted
     means = np.tile(X.mean(axis=0), (len(X_val), 1))
-    baseline = E.reconstruction_mse(X_val, means)  # the best constant guess
+    baseline = embed.reconstruction_mse(X_val, means)  # the best constant guess
     held_out = ae.reconstruction_mse(X_val)
     assert held_out < 0.25 * baseline
     assert ae.final_train_mse_ < 0.25 * ae.history_["train_mse"].iloc[0]  # vs. at initialisation
@@ -83,8 +83,8 @@ def test_autoencoder_learns_the_two_latent_variables(fitted):
     assert ae.transform(X).shape == (300, 2)
     assert ae.n_features_in_ == 26
     # it beats PCA-2D too: the data are 2-D, but not linearly
-    pca = E.create_embedding("pca").fit(X)
-    assert held_out < E.embedding_reconstruction_mse(pca, X_val)
+    pca = embed.create_embedding("pca").fit(X)
+    assert held_out < embed.embedding_reconstruction_mse(pca, X_val)
 
 
 def test_decoder_output_is_a_probability_vector_per_head(fitted):
@@ -92,10 +92,10 @@ def test_decoder_output_is_a_probability_vector_per_head(fitted):
     Z = np.random.default_rng(0).normal(scale=3, size=(50, 2))
     R = ae.inverse_transform(Z)
     assert R.shape == (50, 26) and (R >= 0).all()
-    for s in E.head_slices():
+    for s in vectors.head_slices():
         np.testing.assert_allclose(R[:, s].sum(axis=1), 1, atol=1e-5)
     # without head sizes: a sigmoid, entries in (0, 1) but no per-head sums
-    sig = E.Autoencoder(epochs=5).fit(X)
+    sig = embed.Autoencoder(epochs=5).fit(X)
     R = sig.inverse_transform(Z)
     assert ((R > 0) & (R < 1)).all()
     assert not np.allclose(R[:, :3].sum(axis=1), 1)
@@ -104,21 +104,21 @@ def test_decoder_output_is_a_probability_vector_per_head(fitted):
 def test_segment_softmax_matches_softmax_per_head_even_for_huge_logits():
     x = torch.randn(20, 26) * 100
     expected = torch.cat([s.softmax(dim=1) for s in x.split(SIZES, dim=1)], dim=1)
-    torch.testing.assert_close(E.SegmentSoftmax(SIZES)(x), expected)
+    torch.testing.assert_close(embed.SegmentSoftmax(SIZES)(x), expected)
 
 
 def test_same_seed_same_embedding_other_seed_other_embedding():
     X = latent_outfits(120, seed=3)
     before = torch.random.get_rng_state()
-    a = E.Autoencoder(epochs=30, head_sizes=SIZES, seed=7).fit_transform(X)
+    a = embed.Autoencoder(epochs=30, head_sizes=SIZES, seed=7).fit_transform(X)
     assert torch.equal(torch.random.get_rng_state(), before)  # the caller's RNG untouched
-    b = E.Autoencoder(epochs=30, head_sizes=SIZES, seed=7).fit_transform(X)
-    c = E.Autoencoder(epochs=30, head_sizes=SIZES, seed=8).fit_transform(X)
+    b = embed.Autoencoder(epochs=30, head_sizes=SIZES, seed=7).fit_transform(X)
+    c = embed.Autoencoder(epochs=30, head_sizes=SIZES, seed=8).fit_transform(X)
     assert np.array_equal(a, b)
     assert not np.allclose(a, c)
     # mini-batches are shuffled from the seed as well
-    d = E.Autoencoder(epochs=3, batch_size=32, seed=1).fit_transform(X)
-    e = E.Autoencoder(epochs=3, batch_size=32, seed=1).fit_transform(X)
+    d = embed.Autoencoder(epochs=3, batch_size=32, seed=1).fit_transform(X)
+    e = embed.Autoencoder(epochs=3, batch_size=32, seed=1).fit_transform(X)
     assert np.array_equal(d, e)
 
 
@@ -131,15 +131,15 @@ def test_autoencoder_rejects_bad_input(fitted):
     with pytest.raises(ValueError, match="NaN"):
         ae.transform(bad)
     with pytest.raises(ValueError, match="NaN"):
-        E.Autoencoder(epochs=1).fit(bad)
+        embed.Autoencoder(epochs=1).fit(bad)
     with pytest.raises(ValueError, match="2-D"):
         ae.transform(X[0])
     with pytest.raises(ValueError, match="head_sizes"):
-        E.Autoencoder(epochs=1, head_sizes=[3, 3]).fit(X)
+        embed.Autoencoder(epochs=1, head_sizes=[3, 3]).fit(X)
     with pytest.raises(ValueError, match="X_val"):
-        E.Autoencoder(epochs=1).fit(X, X[:, :20])
+        embed.Autoencoder(epochs=1).fit(X, X[:, :20])
     with pytest.raises(RuntimeError, match="not fitted"):
-        E.Autoencoder().transform(X)
+        embed.Autoencoder().transform(X)
 
 
 # ----------------------------------------------------------------------------- factory
@@ -161,11 +161,11 @@ def fit_transform_without_jit(model, X, folder):
     return np.load(folder / "Z.npy")
 
 
-@pytest.mark.parametrize("name", E.EMBEDDINGS)
+@pytest.mark.parametrize("name", embed.EMBEDDINGS)
 def test_every_embedding_maps_to_two_dimensions_except_full(name, tmp_path):
     X = latent_outfits(60, seed=2)
     params = {"ae": {"epochs": 20}, "umap": {"n_neighbors": 5, "n_epochs": 50}}.get(name, {})
-    model = E.create_embedding(name, seed=0, **params)
+    model = embed.create_embedding(name, seed=0, **params)
     if name == "umap":
         assert type(model).__name__ == "UMAP"
         assert {k: model.get_params()[k] for k in ("n_components", "n_neighbors", "random_state", "n_jobs")} == {
@@ -176,33 +176,33 @@ def test_every_embedding_maps_to_two_dimensions_except_full(name, tmp_path):
         Z = model.fit_transform(X)
     assert Z.shape == ((60, 26) if name == "full" else (60, 2))
     if name == "full":
-        assert np.array_equal(Z, X) and E.embedding_reconstruction_mse(model, X) == 0
+        assert np.array_equal(Z, X) and embed.embedding_reconstruction_mse(model, X) == 0
 
 
 def test_unknown_embedding_lists_the_known_ones():
     with pytest.raises(ValueError, match="ae, pca, umap, full"):
-        E.create_embedding("tsne")
+        embed.create_embedding("tsne")
 
 
 # ----------------------------------------------------------------------------- neighbourhood quality
 def test_neighbour_preservation_known_answers():
     line = np.arange(10, dtype=float)[:, None]
-    assert E.neighbour_preservation(line, line, k=2) == 1.0
+    assert embed.neighbour_preservation(line, line, k=2) == 1.0
     # reversing the order keeps every neighbourhood; a shuffle keeps few
-    assert E.neighbour_preservation(line, -line, k=2) == 1.0
+    assert embed.neighbour_preservation(line, -line, k=2) == 1.0
     X = clustered()
     shuffled = X[np.random.default_rng(0).permutation(len(X))]
-    assert E.neighbour_preservation(X, shuffled, k=5) < 0.2
+    assert embed.neighbour_preservation(X, shuffled, k=5) < 0.2
     with pytest.raises(ValueError):
-        E.neighbour_preservation(line, line, k=10)
+        embed.neighbour_preservation(line, line, k=10)
 
 
 def test_pca_keeps_more_neighbours_than_a_random_projection():
     X = clustered(d=20, centres=6)
-    pca = E.create_embedding("pca").fit_transform(X)
+    pca = embed.create_embedding("pca").fit_transform(X)
     # a 2-D projection onto a random direction pair, with the leading cluster axis left out
     random_2d = X @ np.random.default_rng(5).normal(size=(20, 2))
-    q = E.embedding_quality(X, {"full": X, "pca": pca, "random": random_2d}, k=10)
+    q = embed.embedding_quality(X, {"full": X, "pca": pca, "random": random_2d}, k=10)
     assert list(q.index) == ["full", "pca", "random"]
     assert list(q.columns) == ["trustworthiness", "neighbour_preservation"]
     assert q.loc["full"].tolist() == [1.0, 1.0]
@@ -211,6 +211,6 @@ def test_pca_keeps_more_neighbours_than_a_random_projection():
 
 
 def test_reconstruction_mse_pure_function():
-    assert E.reconstruction_mse([[0, 1], [1, 1]], [[0, 0], [1, 3]]) == pytest.approx((1 + 4) / 4)
+    assert embed.reconstruction_mse([[0, 1], [1, 1]], [[0, 0], [1, 3]]) == pytest.approx((1 + 4) / 4)
     with pytest.raises(ValueError, match="shape"):
-        E.reconstruction_mse(np.zeros((2, 2)), np.zeros((2, 3)))
+        embed.reconstruction_mse(np.zeros((2, 2)), np.zeros((2, 3)))

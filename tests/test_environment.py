@@ -4,7 +4,7 @@ from importlib.metadata import version
 
 import yaml
 
-from fashionkit.data import PROJECT_ROOT
+from fashionkit.data.sources import PROJECT_ROOT
 
 
 def requirement_pins():

@@ -2,7 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fashionkit import evaluate as E
+from fashionkit.book import aims_table
+from fashionkit.metrics import scores
 
 
 def onehot(pred, k):
@@ -12,7 +13,7 @@ def onehot(pred, k):
 def test_known_answers_with_missing_labels_left_out():
     y = np.array([0, 0, 1, 2, -1, 2])
     pred = np.array([0, 1, 1, 2, 0, 0])
-    s = E.head_scores(y, onehot(pred, 3), y_train=np.array([2, 2, 0, -1]))
+    s = scores.head_scores(y, onehot(pred, 3), y_train=np.array([2, 2, 0, -1]))
     assert s["n"] == 5
     assert s["accuracy"] == pytest.approx(3 / 5)
     # per-class F1: class 0: p=.5, r=.5 -> 1/2; class 1: p=.5, r=1 -> 2/3; class 2: p=1, r=.5 -> 2/3
@@ -22,11 +23,11 @@ def test_known_answers_with_missing_labels_left_out():
 
 
 def test_majority_baseline_and_errors():
-    assert E.majority_class(np.array([1, 1, 0, -1, -1, -1])) == 1
+    assert scores.majority_class(np.array([1, 1, 0, -1, -1, -1])) == 1
     with pytest.raises(ValueError):
-        E.majority_class(np.array([-1, -1]))
+        scores.majority_class(np.array([-1, -1]))
     with pytest.raises(ValueError):
-        E.head_scores(np.array([0, 1]), np.ones((3, 2)))
+        scores.head_scores(np.array([0, 1]), np.ones((3, 2)))
 
 
 def test_bootstrap_interval_covers_the_truth_on_a_synthetic_case():
@@ -35,7 +36,7 @@ def test_bootstrap_interval_covers_the_truth_on_a_synthetic_case():
     for trial in range(40):  # a classifier that is right 80% of the time
         y = rng.integers(0, 2, 200)
         pred = np.where(rng.random(200) < 0.8, y, 1 - y)
-        lo, hi = E.bootstrap_ci(y, onehot(pred, 2), n_boot=200, seed=trial)
+        lo, hi = scores.bootstrap_ci(y, onehot(pred, 2), n_boot=200, seed=trial)
         hits += lo <= 0.8 <= hi
     assert hits >= 33  # ~95% nominal coverage; allow sampling noise
 
@@ -44,7 +45,7 @@ def test_per_class_table_known_answers():
     # the same case as above: class 0 p=.5 r=.5; class 1 p=.5 r=1; class 2 p=1 r=.5; class 3 never seen
     y = np.array([0, 0, 1, 2, -1, 2])
     pred = np.array([0, 1, 1, 2, 0, 0])
-    t = E.per_class_table(y, onehot(pred, 4), ["a", "b", "c", "d"])
+    t = scores.per_class_table(y, onehot(pred, 4), ["a", "b", "c", "d"])
     assert list(t.index) == ["a", "b", "c", "d"]
     assert t["support"].tolist() == [2, 1, 2, 0]
     assert t["predicted"].tolist() == [2, 2, 1, 0]  # the unlabelled row's answer is not counted
@@ -53,21 +54,21 @@ def test_per_class_table_known_answers():
     assert t.loc["c", ["precision", "recall", "f1"]].tolist() == pytest.approx([1.0, 0.5, 2 / 3])
     assert t.loc["d"][["precision", "recall", "f1"]].isna().all()  # no evidence, not zero
     # mean recall over classes present = balanced accuracy
-    assert t["recall"].mean() == pytest.approx(E.head_scores(y, onehot(pred, 4))["balanced_accuracy"])
-    assert E.per_class_recall(y, onehot(pred, 4), ["a", "b", "c", "d"]).tolist()[:3] == pytest.approx([0.5, 1, 0.5])
+    assert t["recall"].mean() == pytest.approx(scores.head_scores(y, onehot(pred, 4))["balanced_accuracy"])
+    assert scores.per_class_recall(y, onehot(pred, 4), ["a", "b", "c", "d"]).tolist()[:3] == pytest.approx([0.5, 1, 0.5])
     with pytest.raises(ValueError):
-        E.per_class_table(y, onehot(pred, 4), ["a", "b"])
+        scores.per_class_table(y, onehot(pred, 4), ["a", "b"])
 
 
 def test_per_class_table_class_predicted_never_is_nan_precision_zero_f1_when_missed():
     y = np.array([0, 1, 1])
-    t = E.per_class_table(y, onehot(np.array([0, 0, 0]), 2), ["x", "y"])
+    t = scores.per_class_table(y, onehot(np.array([0, 0, 0]), 2), ["x", "y"])
     assert np.isnan(t.loc["y", "precision"]) and t.loc["y", "recall"] == 0
     assert t.loc["x", "precision"] == pytest.approx(1 / 3) and t.loc["x", "recall"] == 1
 
 
 def test_shortfall_table_says_by_how_much_and_why():
-    from fashionkit.evaluate import shortfall_table
+    from fashionkit.book.aims_table import shortfall_table
 
     metrics = pd.DataFrame({
         "head": ["top_type", "top_pattern", "bottom_sub"], "name": ["type", "pattern", "sub"],
@@ -97,7 +98,7 @@ def test_test_short_answer_counts_from_the_table():
     table = pd.DataFrame({"name": ["type", "sub"], "n": [100, 50], "tta_%": [61.0, 82.0],
                           "majority_%": [40.0, 79.0], "tta_ci_low_%": [55.0, 75.0],
                           "verdict": ["within noise", "helped"]}, index=pd.Index(["top_type", "bottom_sub"], name="head"))
-    text = E.test_short_answer(table, {"top_type": 70, "bottom_sub": 80})
+    text = aims_table.test_short_answer(table, {"top_type": 70, "bottom_sub": 80})
     assert text.startswith("1 of 2 heads beat the photo-blind majority baseline beyond noise")
     assert "from 61.0% (type) to 82.0% (sub)" in text and "TTA moved 1 (sub)" in text
     assert text.endswith("the team's aim is met on 1 of 2 heads.")
@@ -109,9 +110,9 @@ def test_validation_short_answer_reads_the_margins_and_the_ablation():
     ablation = pd.DataFrame({"variant": ["ref", "lever", "ref", "lever"], "head": ["top_type", "top_type",
                              "top_pattern", "top_pattern"], "diff_points": [0, 3.0, 0, -4.0],
                              "verdict": ["reference", "within noise", "reference", "worse"]})
-    text = E.validation_short_answer(table, ablation)
+    text = aims_table.validation_short_answer(table, ablation)
     assert text.startswith("On validation the model beats always answering the majority class on 2 of 2 heads")
     assert "+14.0 (top pattern) to +20.0 points (top type)" in text
     assert "lever -4.0 on top pattern" in text
-    quiet = E.validation_short_answer(table, ablation.assign(verdict=["reference", "within noise"] * 2))
+    quiet = aims_table.validation_short_answer(table, ablation.assign(verdict=["reference", "within noise"] * 2))
     assert quiet.endswith("no variant of the ablation differs from the fixed-box reference beyond noise.")

@@ -1,13 +1,12 @@
-"""What chapter 5 glues for the book's pages (fashionkit.evaluate): the team's aims, the results
+"""What chapter 5 glues for the book's pages (fashionkit.metrics.scores): the team's aims, the results
 tables and the sentences about them, on small hand-made tables with known answers."""
 
 import numpy as np
 import pandas as pd
-import pytest
 
-from fashionkit import evaluate as E
-from fashionkit import tables
-from fashionkit.schema import heads
+from fashionkit.book import aims_table, report_tables
+from fashionkit.data.schema import heads
+from fashionkit.metrics import tables
 
 META = {"split": "test", "n_boot": 500, "ci_level": 0.9, "seed": 3, "split_hash": "abc123",
         "views": {"top": {"plain": ["a"], "tta": ["a", "b", "c"]}}}
@@ -33,14 +32,14 @@ def metrics_frame() -> pd.DataFrame:
 
 
 def test_the_team_targets_file_names_real_heads():
-    targets = E.read_targets()
+    targets = aims_table.read_targets()
     assert set(targets) == {"accuracy", "macro_f1"}
     assert set(targets["accuracy"]) <= {h.key for h in heads()}
     assert targets["accuracy"]["top_type"] == 70 and targets["accuracy"]["bottom_major"] == 96
 
 
 def test_target_comparison_known_answers():
-    cmp = E.target_comparison(metrics_frame(), AIMS).set_index("head")
+    cmp = aims_table.target_comparison(metrics_frame(), AIMS).set_index("head")
     assert cmp.loc["top_type", "met"] is True           # 70.0 >= 70: exactly on target counts as met
     assert cmp.loc["top_pattern", "met"] is False       # 95.94 < 96
     assert cmp.loc["top_pattern", "target_in_ci"] is True   # 93.0 <= 96 <= 98.5
@@ -51,7 +50,7 @@ def test_target_comparison_known_answers():
 
 
 def test_targets_sentence_counts_heads():
-    text = E.targets_sentence(E.target_comparison(metrics_frame(), AIMS))
+    text = aims_table.targets_sentence(aims_table.target_comparison(metrics_frame(), AIMS))
     assert "reaches the team's target for 2 of 3 heads (top type and bottom class)" in text
     assert "falls short for 1 (top pattern)" in text
     assert "For 2 of the 3 (top type and top pattern) the target lies inside" in text
@@ -63,13 +62,13 @@ def test_targets_sentence_counts_heads():
 def test_targets_sentence_when_none_is_met():
     frame = metrics_frame().iloc[:2].assign(**{"tta_%": [50.0, 60.0], "tta_ci_low_%": [45.0, 55.0],
                                                 "tta_ci_high_%": [55.0, 65.0]})
-    text = E.targets_sentence(E.target_comparison(frame, AIMS))
+    text = aims_table.targets_sentence(aims_table.target_comparison(frame, AIMS))
     assert "falls short of the team's target for all 2 heads" in text
     assert "even the upper end of the interval is below the target" in text
 
 
 def test_headline_table_has_the_aims_and_one_interval_cell():
-    table = E.results_table(metrics_frame(), aims=AIMS, level=0.9)
+    table = report_tables.results_table(metrics_frame(), aims=AIMS, level=0.9)
     assert list(table.columns) == ["n", "majority %", "accuracy (TTA) %", "90% CI", "macro-F1 %", "study %",
                                    "target %", "met?"]
     row = table.loc["top type"]
@@ -83,7 +82,7 @@ def test_headline_table_has_the_aims_and_one_interval_cell():
 
 
 def test_model_card_table_is_per_model_with_one_view_and_balanced_accuracy():
-    table = E.results_table(metrics_frame(), E.MODEL_CARD_COLUMNS, by_model=True)
+    table = report_tables.results_table(metrics_frame(), report_tables.MODEL_CARD_COLUMNS, by_model=True)
     assert table.index.names == ["model", "head"]
     assert table.loc[("top", "top type"), "accuracy, one view %"] == 69.0
     assert table.loc[("bottom", "bottom class"), "balanced accuracy %"] == 87.0
@@ -91,31 +90,31 @@ def test_model_card_table_is_per_model_with_one_view_and_balanced_accuracy():
 
 
 def test_split_note_reads_the_json_and_flags_a_smoke_run():
-    note = E.split_note(META)
+    note = report_tables.split_note(META)
     assert "`test` split" in note and "abc123" in note
     assert "90% intervals are percentile bootstraps" in note
     assert "500 resamples, seed 3" in note
     assert "3 views" in note
     assert "Smoke run" not in note
-    assert "**Smoke run:** at most 12 photos per split" in E.split_note({**META, "limit_per_split": 12})
+    assert "**Smoke run:** at most 12 photos per split" in report_tables.split_note({**META, "limit_per_split": 12})
 
 
 def test_calibration_line_counts_temperatures_and_ece():
     calibration = pd.DataFrame({"temperature": [0.9366, 1.25], "ece_before_%": [3.52, 16.08],
                                 "ece_after_%": [5.96, 2.22], "nll_before": [0.5, 0.7],
                                 "nll_after": [0.4, 0.6]}, index=["top_type", "top_pattern"])
-    line = E.calibration_line(calibration)
+    line = report_tables.calibration_line(calibration)
     assert "(0.94–1.25)" in line
     assert "below 1 for 1 of 2 heads" in line and "above 1 for 1 of 2 heads" in line
     assert "lowered the test ECE on 1 of 2 heads (mean 9.8 → 4.1 points)" in line
     assert "from 0.600 to 0.500 nats" in line
     unmeasured = calibration.assign(**{"ece_after_%": np.nan})
-    assert "No head has labelled test photos" in E.calibration_line(unmeasured)
+    assert "No head has labelled test photos" in report_tables.calibration_line(unmeasured)
 
 
 def test_groups_line_names_the_groups_not_clearly_above_their_majority():
     groups = pd.DataFrame({"head": ["top_type", "top_type", "top_type"],
                            "group": ["CCP tag-list half", "CAD", "all"],
                            "majority_%": [44.6, 50.0, 99.0], "tta_ci_low_%": [41.0, 60.0, 57.2]})
-    assert E.groups_line(groups).endswith(": top type on CCP tag-list half.")  # 41.0 <= 44.6; "all" skipped
-    assert "In every group" in E.groups_line(groups.iloc[1:])
+    assert report_tables.groups_line(groups).endswith(": top type on CCP tag-list half.")  # 41.0 <= 44.6; "all" skipped
+    assert "In every group" in report_tables.groups_line(groups.iloc[1:])

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import fashionkit  # noqa: F401  (first: installs the torchvision shim where needed)
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 from torch import nn
 
-from fashionkit import schema
-from fashionkit.backbones import create_backbone
-from fashionkit.explain import cam_for_photo, grad_cam, grad_cam_batch, overlay, unnormalise
-from fashionkit.features import UPPER_BODY, WHOLE, prepare_image
-from fashionkit.models import create_model
+import fashionkit  # noqa: F401  (first: installs the torchvision shim where needed)
+from fashionkit.data import schema
+from fashionkit.studies.explain import cam_for_photo, grad_cam, grad_cam_batch, overlay, unnormalise
+from fashionkit.vision.backbones import create_backbone
+from fashionkit.vision.crops import UPPER_BODY, WHOLE
+from fashionkit.vision.features import prepare_image
+from fashionkit.vision.models import create_model
 
 torch.set_num_threads(1)
 TINY = "tf_efficientnet_lite0"

@@ -1,4 +1,4 @@
-"""Tests of fashionkit.fetch: converting the untouched originals in shared/data/raw-sample
+"""Tests of fashionkit.data.fetch: converting the untouched originals in shared/data/raw-sample
 must reproduce the prepared copy in shared/data exactly; downloads fail with a clear message."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fashionkit import fetch
-from fashionkit.fetch import FetchError, convert_cad, convert_ccp, download, main, prepare_data
+from fashionkit.data import fetch
+from fashionkit.data.fetch import FetchError, convert_cad, convert_ccp, download, main, prepare_data
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 RAW = SHARED / "raw-sample"

@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 import torch
 
-from fashionkit import labels as L
-from fashionkit.features import WHOLE, ViewSpec
-from fashionkit.finetune import EpochSampler, ImageDataset, count_blocks, fit_on_images, predict_images
-from fashionkit.images import ImageProblem
-from fashionkit.schema import heads
-from fashionkit.train import AttributeClassifier
+from fashionkit.data import labels
+from fashionkit.data.images import ImageProblem
+from fashionkit.data.schema import heads
+from fashionkit.training.classifier import AttributeClassifier
+from fashionkit.training.finetune import EpochSampler, ImageDataset, count_blocks, fit_on_images, predict_images
+from fashionkit.vision.crops import WHOLE, ViewSpec
 
 CAD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cad"
 SIZE = (64, 48)
@@ -36,7 +36,7 @@ def frame():
     if not (CAD / "attributes.csv").is_file() or not (CAD / "images").is_dir():
         pytest.skip(f"CAD data not found at {CAD}")
     attrs = pd.read_csv(CAD / "attributes.csv").head(80)
-    rows = pd.DataFrame([{"path": str(CAD / "images" / r["image"]), **L.cad_labels(r)}
+    rows = pd.DataFrame([{"path": str(CAD / "images" / r["image"]), **labels.cad_labels(r)}
                          for r in attrs.to_dict("records")])
     # 4 photos with a top type and 4 without, so both labelled and missing rows occur
     rows = pd.concat([rows[rows.top_type.notna()].head(4), rows[rows.top_type.isna()].head(4)])

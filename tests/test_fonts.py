@@ -1,8 +1,8 @@
-"""The Korean font the pages serve (fashionkit.fonts): the bundled NanumGothic, cleaned for browsers."""
+"""The Korean font the pages serve (fashionkit.book.fonts): the bundled NanumGothic, cleaned for browsers."""
 
 from fontTools.ttLib import TTFont
 
-from fashionkit import fonts
+from fashionkit.book import fonts
 
 
 def test_the_web_copy_draws_hangul_and_drops_the_tables_browsers_refuse(tmp_path):

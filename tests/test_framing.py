@@ -5,9 +5,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from fashionkit import framing
-from fashionkit.framing import framing_summary
-from fashionkit.localise import GARMENTS, GROUP_NAMES, ccp_group_lookup
+from fashionkit.studies import framing
+from fashionkit.studies.framing import framing_summary
+from fashionkit.vision import crops
+from fashionkit.vision.garment_boxes import GARMENTS, GROUP_NAMES
+from fashionkit.vision.localise import ccp_group_lookup
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +36,7 @@ def test_tight_and_cut_out_hold_the_garment(photo):
     assert tight.width < img.width and tight.height < img.height
     assert tight.height >= ys.max() - ys.min()
     cut = np.asarray(framing.reframe(img, "cut_out", masks["bottom"], "bottom"))
-    plain = (cut == np.array(framing.PLAIN)).all(axis=2)
+    plain = (cut == np.array(crops.PLAIN)).all(axis=2)
     assert 0.1 < plain.mean() < 0.9  # garment pixels and plain background
 
 
@@ -50,7 +52,7 @@ def test_zoom_out_and_off_centre_keep_the_size_and_pad_plainly(photo):
     for name in ("zoomed_out", "off_centre"):
         out = np.asarray(framing.reframe(img, name, masks["top"], "top"))
         assert out.shape[:2] == (img.height, img.width)
-        assert (out[:, -1] == np.array(framing.PLAIN)).all()  # the right edge is padding
+        assert (out[:, -1] == np.array(crops.PLAIN)).all()  # the right edge is padding
 
 
 def test_unknown_framing_and_mismatched_mask_are_errors(photo):

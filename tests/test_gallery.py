@@ -3,8 +3,9 @@
 import numpy as np
 import pandas as pd
 
-from fashionkit import evaluate as E
-from fashionkit.schema import get_head
+from fashionkit.book import error_tables
+from fashionkit.data.schema import get_head
+from fashionkit.metrics import tables
 
 TYPE = get_head("top_type")
 
@@ -23,11 +24,11 @@ def predictions():
 
 
 def test_probability_printout_in_class_order():
-    assert E.proba_string([0.115, 0.078, 0.539], TYPE.names) == "blouse 11.5% · shirt 7.8% · t-shirt 53.9%"
+    assert tables.proba_string([0.115, 0.078, 0.539], TYPE.names) == "blouse 11.5% · shirt 7.8% · t-shirt 53.9%"
 
 
 def test_gallery_ranks_confident_mistakes_first_and_skips_unlabelled():
-    picks = E.gallery_picks(predictions(), TYPE, n_wrong=2, n_right=2)
+    picks = error_tables.gallery_picks(predictions(), TYPE, n_wrong=2, n_right=2)
     wrong = picks[picks.kind == "mistake"]
     assert list(wrong.image) == ["a.jpg", "b.jpg"]
     assert list(wrong.predicted) == ["shirt", "blouse"]
@@ -36,8 +37,8 @@ def test_gallery_ranks_confident_mistakes_first_and_skips_unlabelled():
 
 
 def test_mistake_summary_and_outfit_card():
-    summary = E.mistake_summary(predictions(), [TYPE], confident=0.8).loc["top_type"]
+    summary = error_tables.mistake_summary(predictions(), [TYPE], confident=0.8).loc["top_type"]
     assert (summary["n"], summary["mistakes"], summary["mistakes_at_80%+"]) == (3, 2, 1)
     assert np.isclose(summary["error_%"], 200 / 3)
-    card = E.outfit_table(predictions().iloc[0], [TYPE])
+    card = error_tables.outfit_table(predictions().iloc[0], [TYPE])
     assert card.iloc[0]["predicted_ko"] == "셔츠" and card.iloc[0]["ok"] == "✗"

@@ -1,4 +1,4 @@
-"""Bad input gets a clear message and nothing is lost (fashionkit.images).
+"""Bad input gets a clear message and nothing is lost (fashionkit.data.images).
 
 Every case is a real file written to tmp_path: each one either loads as 8-bit RGB with
 the right size, or raises ImageProblem with the expected reason; scan_images over a mix
@@ -17,13 +17,7 @@ import pandas as pd
 import pytest
 from PIL import Image, ImageFile
 
-from fashionkit.images import (
-    ImageProblem,
-    ImageSkipWarning,
-    image_size,
-    load_image,
-    scan_images,
-)
+from fashionkit.data.images import ImageProblem, ImageSkipWarning, image_size, load_image, scan_images
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 REAL_PHOTO = SHARED_DATA / "cad" / "images" / "000001.jpg"

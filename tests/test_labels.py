@@ -2,19 +2,19 @@ import math
 
 import pytest
 
-from fashionkit import labels as L
-from fashionkit.schema import UnknownLabelError, get_head, label_columns
+from fashionkit.data import labels
+from fashionkit.data.schema import UnknownLabelError, get_head, label_columns
 
 VOCAB = {"blouse", "shirt", "t-shirt", "top", "sweater", "coat", "pants", "jeans", "shorts",
          "leggings", "skirt", "dress", "romper", "tights", "shoes", "skin", "hair", "bag"}
 
 
 def ccp(*tags):
-    return L.ccp_labels(tags, VOCAB)
+    return labels.ccp_labels(tags, VOCAB)
 
 
 def test_labels_cover_every_head_and_only_schema_classes():
-    for out in (ccp("blouse", "skirt"), L.cad_labels({"category_GT": 3, "sleevelength_GT": 2})):
+    for out in (ccp("blouse", "skirt"), labels.cad_labels({"category_GT": 3, "sleevelength_GT": 2})):
         assert list(out) == label_columns()
         for key, value in out.items():
             assert value is None or value in get_head(key).names
@@ -55,10 +55,10 @@ def test_ccp_unknown_tag_is_reported_not_mapped():
 
 
 def test_ccp_outfit_needs_separate_top_and_bottom():
-    assert L.ccp_is_outfit({"coat", "jeans"})
-    assert not L.ccp_is_outfit({"dress", "coat"})
-    assert not L.ccp_is_outfit({"dress", "coat", "skirt"})
-    assert not L.ccp_is_outfit({"jeans", "shoes"})
+    assert labels.ccp_is_outfit({"coat", "jeans"})
+    assert not labels.ccp_is_outfit({"dress", "coat"})
+    assert not labels.ccp_is_outfit({"dress", "coat", "skirt"})
+    assert not labels.ccp_is_outfit({"jeans", "shoes"})
 
 
 NAN = math.nan
@@ -83,11 +83,11 @@ NAN = math.nan
     ({"sleevelength_GT": 3}, "top_sleeve", "long"),
 ])
 def test_cad_rules(row, key, expected):
-    assert L.cad_labels(row)[key] == expected
+    assert labels.cad_labels(row)[key] == expected
 
 
 def test_cad_unknown_code_is_reported():
     with pytest.raises(UnknownLabelError, match="sleevelength_GT: unknown code 4"):
-        L.cad_labels({"sleevelength_GT": 4})
+        labels.cad_labels({"sleevelength_GT": 4})
     with pytest.raises(UnknownLabelError, match="placket_GT"):
-        L.cad_labels({"placket_GT": 1.5})
+        labels.cad_labels({"placket_GT": 1.5})

@@ -5,43 +5,44 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from fashionkit import localise as L
-from fashionkit.features import TOP_GARMENT, TOP_GARMENT_AUG, jitter_box, prepare_image, view_box
+from fashionkit.vision import garment_boxes, localise
+from fashionkit.vision.crops import TOP_GARMENT, TOP_GARMENT_AUG, jitter_box, view_box
+from fashionkit.vision.features import prepare_image
 
-G = {name: i for i, name in enumerate(L.GROUP_NAMES)}
+G = {name: i for i, name in enumerate(garment_boxes.GROUP_NAMES)}
 
 
 def shares_from(groups: np.ndarray) -> np.ndarray:
     """A perfectly confident share map (G, h, w) of a group-index map."""
-    return np.eye(len(L.GROUP_NAMES), dtype=np.float32)[groups].transpose(2, 0, 1)
+    return np.eye(len(garment_boxes.GROUP_NAMES), dtype=np.float32)[groups].transpose(2, 0, 1)
 
 
 def test_ccp_labels_fall_into_the_documented_groups(shared_data):
-    lut = L.ccp_group_lookup(shared_data)
+    lut = localise.ccp_group_lookup(shared_data)
     names = pd.read_csv(shared_data / "ccp" / "labels.csv", keep_default_na=False)["name"].tolist()
-    group = {n: L.GROUP_NAMES[lut[i]] for i, n in enumerate(names)}
+    group = {n: garment_boxes.GROUP_NAMES[lut[i]] for i, n in enumerate(names)}
     assert group["null"] == "background"  # "null" must not be read as a missing value
     assert group["skirt"] == group["jeans"] == "bottom"
     assert group["coat"] == "outerwear" and group["blouse"] == "inner_top"
     assert group["dress"] == "one_piece" and group["tights"] == "other" and group["socks"] == "footwear"
-    listed = {n for names_ in L.GROUPS.values() for n in names_}
+    listed = {n for names_ in garment_boxes.GROUPS.values() for n in names_}
     assert listed <= set(names), "every label a group names exists in CCP"
 
 
 def test_mask_box_is_relative_and_ignores_stray_pixels():
     m = np.zeros((100, 50), bool)
     m[20:60, 10:30] = True
-    assert L.mask_box(m, trim=0.0) == pytest.approx((0.2, 0.2, 0.6, 0.6))
+    assert garment_boxes.mask_box(m, trim=0.0) == pytest.approx((0.2, 0.2, 0.6, 0.6))
     m[99, 49] = True  # one stray pixel far away
-    box = L.mask_box(m, trim=0.01)
+    box = garment_boxes.mask_box(m, trim=0.01)
     assert box[2] <= 0.62 and box[3] <= 0.62
-    assert L.mask_box(np.zeros((10, 10), bool)) is None
+    assert garment_boxes.mask_box(np.zeros((10, 10), bool)) is None
 
 
 def test_box_iou_known_answers():
-    assert L.box_iou((0, 0, 1, 1), (0, 0, 1, 1)) == pytest.approx(1.0)
-    assert L.box_iou((0, 0, 0.5, 1), (0.5, 0, 1, 1)) == pytest.approx(0.0)
-    assert L.box_iou((0, 0, 0.5, 0.5), (0.25, 0.25, 0.75, 0.75)) == pytest.approx(1 / 7)
+    assert localise.box_iou((0, 0, 1, 1), (0, 0, 1, 1)) == pytest.approx(1.0)
+    assert localise.box_iou((0, 0, 0.5, 1), (0.5, 0, 1, 1)) == pytest.approx(0.0)
+    assert localise.box_iou((0, 0, 0.5, 0.5), (0.25, 0.25, 0.75, 0.75)) == pytest.approx(1 / 7)
 
 
 def test_garment_boxes_found_with_margin_and_mapped_back_from_the_letterbox():
@@ -50,7 +51,7 @@ def test_garment_boxes_found_with_margin_and_mapped_back_from_the_letterbox():
     groups[1:3, 1:3] = G["inner_top"]
     groups[3:6, 1:3] = G["bottom"]
     groups[0, 1] = G["skin_hair"]
-    out = L.garment_boxes(shares_from(groups), (64, 96), canvas, L.BoxRules(margin=0.0, trim=0.0))
+    out = garment_boxes.garment_boxes(shares_from(groups), (64, 96), canvas, garment_boxes.BoxRules(margin=0.0, trim=0.0))
     assert out["top_source"] == out["bottom_source"] == "garment"
     assert out["top"] == pytest.approx((0.25, 1 / 6, 0.75, 0.5), abs=1e-3)
     assert out["bottom"][1] == pytest.approx(0.5, abs=1e-3) and out["bottom"][3] == pytest.approx(1.0)
@@ -60,19 +61,19 @@ def test_garment_boxes_found_with_margin_and_mapped_back_from_the_letterbox():
 def test_fallbacks_one_piece_then_fixed_box_each_with_a_note():
     groups = np.zeros((6, 4), np.uint8)
     groups[1:6, 1:3] = G["one_piece"]
-    out = L.garment_boxes(shares_from(groups), (64, 96), (48, 32))
+    out = garment_boxes.garment_boxes(shares_from(groups), (64, 96), (48, 32))
     assert out["top_source"] == out["bottom_source"] == "one-piece"
     assert out["top"][3] < out["bottom"][3]
-    nothing = L.garment_boxes(shares_from(np.zeros((6, 4), np.uint8)), (64, 96), (48, 32))
+    nothing = garment_boxes.garment_boxes(shares_from(np.zeros((6, 4), np.uint8)), (64, 96), (48, 32))
     assert nothing["top_source"] == nothing["bottom_source"] == "fixed"
-    assert nothing["top"] == L.FIXED_BOXES["top"]
+    assert nothing["top"] == garment_boxes.FIXED_BOXES["top"]
     assert "fixed box" in nothing["note"] and "no person" in nothing["note"]
 
 
 def test_single_garment_without_a_person_gets_its_own_box():
     groups = np.zeros((6, 4), np.uint8)
     groups[0:6, 0:4] = G["bottom"]  # a skirt filling the frame, no skin
-    out = L.garment_boxes(shares_from(groups), (64, 96), (48, 32), L.BoxRules(margin=0.0, trim=0.0))
+    out = garment_boxes.garment_boxes(shares_from(groups), (64, 96), (48, 32), garment_boxes.BoxRules(margin=0.0, trim=0.0))
     assert out["bottom_source"] == "garment" and out["bottom"] == pytest.approx((0, 0, 1, 1))
     assert not out["person"] and "no person" in out["note"]
     assert out["top_source"] == "fixed"
@@ -93,10 +94,10 @@ def test_garment_views_need_a_box_and_jitter_is_seeded():
 
 
 def test_cutout_keeps_only_the_chosen_garment(shared_data):
-    lut = L.ccp_group_lookup(shared_data)
+    lut = localise.ccp_group_lookup(shared_data)
     img = Image.open(shared_data / "ccp" / "images" / "0001.jpg").convert("RGB")
     groups = lut[np.asarray(Image.open(shared_data / "ccp" / "masks" / "0001.png"))]
-    out, g = L.cutout_copy(img, groups, keep=("bottom",))
+    out, g = localise.cutout_copy(img, groups, keep=("bottom",))
     assert out.size == (g.shape[1], g.shape[0])
     assert set(np.unique(g)) <= {0, G["bottom"]} and (g == G["bottom"]).mean() > 0.3
 
@@ -104,11 +105,11 @@ def test_cutout_keeps_only_the_chosen_garment(shared_data):
 @pytest.fixture(scope="module")
 def small_segmenter(shared_data):
     """A segmenter fitted in seconds on ten real CCP mask photos (tiny canvas, two epochs)."""
-    lut = L.ccp_group_lookup(shared_data)
+    lut = localise.ccp_group_lookup(shared_data)
     paths = [shared_data / "ccp" / "images" / f"{i:04d}.jpg" for i in range(1, 11)]
     images = [Image.open(p).convert("RGB") for p in paths]
-    masks = [np.asarray(Image.open(L.mask_path(p))) for p in paths]
-    seg = L.GarmentSegmenter(canvas=(64, 48), n_zoom=1, epochs=2, progress=False)
+    masks = [np.asarray(Image.open(localise.mask_path(p))) for p in paths]
+    seg = localise.GarmentSegmenter(canvas=(64, 48), n_zoom=1, epochs=2, progress=False)
     return seg.fit(images, masks, lut), images, masks, lut
 
 
@@ -116,27 +117,27 @@ def test_segmenter_fit_predict_and_round_trip(small_segmenter, tmp_path):
     seg, images, masks, lut = small_segmenter
     assert seg.n_copies_ >= 20 and len(seg.history_) == 2
     shares = seg.predict_shares(images[:3])
-    assert shares.shape == (3, len(L.GROUP_NAMES), 8, 6)
+    assert shares.shape == (3, len(garment_boxes.GROUP_NAMES), 8, 6)
     assert np.allclose(shares.sum(axis=1), 1, atol=1e-4)
     boxes = seg.boxes(images[:3])
     assert list(boxes["top_source"].unique()) and all(0 <= v <= 1 for b in boxes["top"] for v in b)
-    L.save_segmenter(seg, tmp_path / "seg.pt")
-    again = L.load_segmenter(tmp_path / "seg.pt")
+    localise.save_segmenter(seg, tmp_path / "seg.pt")
+    again = localise.load_segmenter(tmp_path / "seg.pt")
     assert np.allclose(again.predict_shares(images[:3]), shares, atol=1e-5)
-    iou, box_quality = L.segmentation_report(seg, images[:4], masks[:4], lut)
-    assert set(iou["group"]) == set(L.GROUP_NAMES) and (iou["IoU_%"].between(0, 100)).all()
+    iou, box_quality = localise.segmentation_report(seg, images[:4], masks[:4], lut)
+    assert set(iou["group"]) == set(garment_boxes.GROUP_NAMES) and (iou["IoU_%"].between(0, 100)).all()
     assert set(box_quality["garment"]) == {"top", "bottom"}
 
 
 def test_unfitted_segmenter_says_so():
     with pytest.raises(RuntimeError, match="not fitted"):
-        L.GarmentSegmenter().predict_shares([Image.new("RGB", (10, 10))])
+        localise.GarmentSegmenter().predict_shares([Image.new("RGB", (10, 10))])
 
 
 def test_locate_photos_reads_files_in_order(small_segmenter, shared_data):
     seg = small_segmenter[0]
     paths = [shared_data / "cad" / "images" / f"{i:06d}.jpg" for i in (1, 2, 3)]
-    boxes = L.locate_photos(seg, paths, batch_size=2, progress=False)
+    boxes = localise.locate_photos(seg, paths, batch_size=2, progress=False)
     assert len(boxes) == 3 and set(boxes.columns) >= {"top", "bottom", "note", "person"}
 
 
@@ -144,8 +145,9 @@ def test_a_cache_written_before_garment_views_existed_is_still_reused(tmp_path, 
     """Meta of a fixed view without the later ViewSpec fields (garment, jitter) matches today's."""
     import json
 
-    from fashionkit.features import UPPER_BODY, extract_features
-    from fashionkit.models import create_model
+    from fashionkit.vision.crops import UPPER_BODY
+    from fashionkit.vision.features import extract_features
+    from fashionkit.vision.models import create_model
 
     net = create_model(trainable_blocks=1)
     paths = [str(shared_data / "ccp" / "images" / "0001.jpg")]
@@ -163,7 +165,7 @@ class _Painted:
     """A stand-in segmenter whose 'prediction' is a painted group map (one cell per pixel)."""
 
     def __init__(self, groups):
-        self.shares = np.stack([(groups == g).astype(np.float32) for g in range(len(L.GROUP_NAMES))])
+        self.shares = np.stack([(groups == g).astype(np.float32) for g in range(len(garment_boxes.GROUP_NAMES))])
 
     def predict_shares(self, images):
         return np.stack([self.shares] * len(images))
@@ -173,7 +175,7 @@ class _Painted:
 
 
 def test_length_from_mask_applies_the_labels_hem_rule_and_says_none_without_feet():
-    g = {n: L.GROUP_NAMES.index(n) for n in ("skin_hair", "inner_top", "bottom", "footwear")}
+    g = {n: garment_boxes.GROUP_NAMES.index(n) for n in ("skin_hair", "inner_top", "bottom", "footwear")}
     person = np.zeros((100, 40), dtype=int)
     person[10:20, 15:25] = g["skin_hair"]  # the head starts at row 10
     person[20:40, 10:30] = g["inner_top"]
@@ -182,15 +184,15 @@ def test_length_from_mask_applies_the_labels_hem_rule_and_says_none_without_feet
     barefoot = person.copy()
     barefoot[86:91] = 0
     photo = Image.new("RGB", (40, 100))
-    assert L.length_from_mask(_Painted(person), [photo]) == ["ankle"]
-    assert L.length_from_mask(_Painted(barefoot), [photo]) == [None]
+    assert localise.length_from_mask(_Painted(person), [photo]) == ["ankle"]
+    assert localise.length_from_mask(_Painted(barefoot), [photo]) == [None]
 
 
 def test_locate_photos_returns_the_garments_share_maps_of_the_same_pass(small_segmenter, shared_data):
     seg = small_segmenter[0]
     paths = [shared_data / "cad" / "images" / f"{i:06d}.jpg" for i in (1, 2, 3)]
-    boxes, shares = L.locate_photos(seg, paths, batch_size=2, progress=False, return_shares=True)
-    assert boxes.equals(L.locate_photos(seg, paths, progress=False))
+    boxes, shares = localise.locate_photos(seg, paths, batch_size=2, progress=False, return_shares=True)
+    assert boxes.equals(localise.locate_photos(seg, paths, progress=False))
     assert shares.shape == (3, 2, 8, 6) and shares.dtype == np.float16
     full = seg.predict_shares([Image.open(p).convert("RGB") for p in paths])
     top = full[:, [G["inner_top"], G["outerwear"]]].sum(axis=1)
@@ -199,29 +201,30 @@ def test_locate_photos_returns_the_garments_share_maps_of_the_same_pass(small_se
 
 def test_garment_cutout_keeps_the_garment_on_a_plain_background(shared_data):
     """A perfect share map of CCP's true mask: the cut-out is the garment's pixels on the grey, cut to its box."""
-    lut = L.ccp_group_lookup(shared_data)
+    lut = localise.ccp_group_lookup(shared_data)
     img = Image.open(shared_data / "ccp" / "images" / "0001.jpg").convert("RGB")
     groups = lut[np.asarray(Image.open(shared_data / "ccp" / "masks" / "0001.png"))]
     canvas = (img.height, img.width)  # a canvas of the photo's own size: one cell per pixel
-    share = L.garment_shares(shares_from(groups)[None])[0, 1]
-    cut = L.garment_cutout(img, share, canvas, background=(233, 233, 233))
+    share = localise.garment_shares(shares_from(groups)[None])[0, 1]
+    cut = localise.garment_cutout(img, share, canvas, background=(233, 233, 233))
     ys, xs = np.nonzero(groups == G["bottom"])
     assert cut.height >= ys.max() - ys.min() and cut.width >= xs.max() - xs.min()
     assert cut.width < img.width and cut.height < img.height
     grey = (np.asarray(cut) == 233).all(axis=2).mean()
     assert 0.1 < grey < 0.9
-    assert L.garment_cutout(img, np.zeros_like(share), canvas) is None  # nothing found: the caller falls back
+    assert localise.garment_cutout(img, np.zeros_like(share), canvas) is None  # nothing found: the caller falls back
 
 
 def test_cutout_view_reads_the_cut_out_and_falls_back_to_the_box(shared_data):
-    from fashionkit.features import TOP_GARMENT_CUTOUT, _view_input
+    from fashionkit.vision.crops import TOP_GARMENT_CUTOUT
+    from fashionkit.vision.features import _view_input
 
     img = Image.open(shared_data / "ccp" / "images" / "0001.jpg").convert("RGB")
-    lut = L.ccp_group_lookup(shared_data)
+    lut = localise.ccp_group_lookup(shared_data)
     groups = lut[np.asarray(Image.open(shared_data / "ccp" / "masks" / "0001.png"))]
     path, box = "0001.jpg", (0.2, 0.1, 0.8, 0.6)
     boxes = {path: {"top": box, "bottom": box}}
-    found = {"canvas": (img.height, img.width), "maps": {path: L.garment_shares(shares_from(groups)[None])[0]}}
+    found = {"canvas": (img.height, img.width), "maps": {path: localise.garment_shares(shares_from(groups)[None])[0]}}
     cut, whole = _view_input(img, TOP_GARMENT_CUTOUT, path, boxes, found)
     assert whole == (0.0, 0.0, 1.0, 1.0) and cut.size < img.size
     again, _ = _view_input(img, TOP_GARMENT_CUTOUT, path, boxes, found)
@@ -233,17 +236,18 @@ def test_cutout_view_reads_the_cut_out_and_falls_back_to_the_box(shared_data):
 def test_share_maps_round_trip_and_a_cutout_view_needs_them(tmp_path, shared_data):
     from dataclasses import replace
 
-    from fashionkit import pipeline
-    from fashionkit.features import TOP_GARMENT_CUTOUT, extract_features
-    from fashionkit.models import create_model
+    from fashionkit.vision import cached_views
+    from fashionkit.vision.crops import TOP_GARMENT_CUTOUT
+    from fashionkit.vision.features import extract_features
+    from fashionkit.vision.models import create_model
 
     paths = [str(shared_data / "ccp" / "images" / "0001.jpg"), str(shared_data / "ccp" / "images" / "0002.jpg")]
     shares = np.random.default_rng(0).random((2, 2, 8, 6)).astype(np.float16)
-    pipeline.write_garment_shares(paths, shares, (64, 48), tmp_path)
-    back = pipeline.read_garment_shares(tmp_path)
+    cached_views.write_garment_shares(paths, shares, (64, 48), tmp_path)
+    back = cached_views.read_garment_shares(tmp_path)
     assert back["canvas"] == (64, 48) and np.array_equal(back["maps"][paths[1]], shares[1])
     with pytest.raises(ValueError, match="share maps for"):
-        pipeline.write_garment_shares(paths[:1], shares, (64, 48), tmp_path)
+        cached_views.write_garment_shares(paths[:1], shares, (64, 48), tmp_path)
     net = create_model(trainable_blocks=1)
     view = replace(TOP_GARMENT_CUTOUT, size=(64, 48))
     boxes = {p: {"top": (0.2, 0.1, 0.8, 0.6), "bottom": (0.1, 0.4, 0.9, 1.0)} for p in paths}

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fashionkit.masks import LENGTH_BUCKETS, bucket_length, measure_length
+from fashionkit.data.masks import LENGTH_BUCKETS, bucket_length, measure_length
 
 HAIR, SKIN, PANTS, SHOES = 19, 41, 31, 39
 

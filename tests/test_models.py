@@ -6,25 +6,17 @@ Tiny and offline: ``tf_efficientnet_lite0`` with random weights at 64 px.
 
 from __future__ import annotations
 
-import fashionkit  # noqa: F401  (first: installs the torchvision shim where needed)
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 from PIL import Image
 
-from fashionkit import schema
-from fashionkit.features import (
-    WHOLE,
-    WHOLE_FLIP,
-    ViewSpec,
-    extract_features,
-    load_features,
-    prepare_image,
-    split_backbone,
-    stage_boundaries,
-)
-from fashionkit.models import MISSING, AttributeNet, create_model, encode_targets, masked_cross_entropy
+import fashionkit  # noqa: F401  (first: installs the torchvision shim where needed)
+from fashionkit.data import schema
+from fashionkit.vision.crops import WHOLE, WHOLE_FLIP, ViewSpec
+from fashionkit.vision.features import extract_features, load_features, prepare_image, split_backbone, stage_boundaries
+from fashionkit.vision.models import MISSING, AttributeNet, create_model, encode_targets, masked_cross_entropy
 
 torch.set_num_threads(2)
 TINY = "tf_efficientnet_lite0"
@@ -80,7 +72,7 @@ def test_frozen_part_is_frozen_and_upper_trains(net):
 
 
 def test_split_matches_the_whole_backbone():
-    from fashionkit.backbones import create_backbone
+    from fashionkit.vision.backbones import create_backbone
 
     model = create_backbone(TINY, pretrained=False).eval()
     boundaries = stage_boundaries(model)
@@ -148,7 +140,7 @@ def test_prepare_image_pads_to_aspect_and_flips():
 
 
 def test_normalised_chw_matches_the_per_pixel_formula_on_a_real_photo(photo):
-    from fashionkit.crops import normalised_chw
+    from fashionkit.vision.crops import normalised_chw
 
     img = Image.open(photo).convert("RGB")
     for mean, std in [((0.5,) * 3, (0.5,) * 3), ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))]:
@@ -182,7 +174,7 @@ def test_extract_features_cache_roundtrip(tmp_path, net):
 
 
 def test_cut_pool_appends_the_pooled_cut_map_and_survives_a_checkpoint(tmp_path):
-    from fashionkit.train import AttributeClassifier, load_checkpoint, save_checkpoint
+    from fashionkit.training.classifier import AttributeClassifier, load_checkpoint, save_checkpoint
 
     torch.manual_seed(0)
     net = create_model(TINY, heads=schema.heads("top"), pretrained=False, trainable_blocks=1, cut_pool=True).eval()
@@ -193,7 +185,7 @@ def test_cut_pool_appends_the_pooled_cut_map_and_survives_a_checkpoint(tmp_path)
     assert pooled.shape[1] == plain.upper.num_features + maps.shape[1] == net.upper.num_features
     torch.testing.assert_close(pooled[:, -maps.shape[1]:], maps.mean(dim=(2, 3)))  # the cut's map, pooled
     torch.testing.assert_close(pooled[:, :plain.upper.num_features], net.upper.global_pool(net.upper.forward_spatial(maps)))
-    from fashionkit.explain import grad_cam_batch
+    from fashionkit.studies.explain import grad_cam_batch
 
     heat, classes = grad_cam_batch(net, x, "top_neck")  # Grad-CAM reads the same pooled features
     assert heat.shape == (2, 96, 64) and (classes == net(x)["top_neck"].argmax(dim=1).numpy()).all()

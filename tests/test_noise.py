@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from fashionkit import noise
-from fashionkit.schema import get_head
+from fashionkit.data.schema import get_head
+from fashionkit.studies import noise
 
 
 def noisy_problem(n=600, flip=0.1, seed=0):

@@ -5,7 +5,7 @@ import json
 import pytest
 import yaml
 
-from fashionkit.data import PROJECT_ROOT
+from fashionkit.data.sources import PROJECT_ROOT
 
 NOTEBOOKS = sorted((PROJECT_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 SMOKE = yaml.safe_load((PROJECT_ROOT / "tests" / "smoke_params.yaml").read_text())

@@ -1,4 +1,4 @@
-"""Chapter 7 figures (fashionkit.plots, outfit map section) on synthetic arrays and a few
+"""Chapter 7 figures (fashionkit.book.style, outfit map section) on synthetic arrays and a few
 real photos: each returns a Figure with titles and labelled axes, the right number of
 panels / bars / photos, a deterministic thumbnail choice, and grey "unlabelled" points."""
 
@@ -18,8 +18,8 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.image import AxesImage  # noqa: E402
 from matplotlib.offsetbox import AnnotationBbox  # noqa: E402
 
-from fashionkit import plots  # noqa: E402
-from fashionkit.schema import heads  # noqa: E402
+from fashionkit.book import outfit_figures
+from fashionkit.data.schema import heads
 
 IMAGES = Path(__file__).resolve().parents[2] / "shared" / "data" / "ccp" / "images"
 
@@ -50,7 +50,7 @@ def _labelled(ax):
 def test_ae_history_log_scale_with_and_without_validation():
     history = pd.DataFrame({"epoch": np.arange(1, 21), "train_mse": np.geomspace(0.05, 0.002, 20),
                             "val_mse": np.r_[np.geomspace(0.06, 0.003, 15), np.full(5, 0.0035)]})
-    fig = plots.ae_history(history, "autoencoder learning curve")
+    fig = outfit_figures.ae_history(history, "autoencoder learning curve")
     assert isinstance(fig, Figure)
     (ax,) = fig.axes
     _labelled(ax)
@@ -59,7 +59,7 @@ def test_ae_history_log_scale_with_and_without_validation():
     assert len(ax.get_lines()) == 2
     labels = ax.get_legend_handles_labels()[1]
     assert "training" in labels and "validation" in labels
-    fig = plots.ae_history(history.drop(columns="val_mse"), "train only")
+    fig = outfit_figures.ae_history(history.drop(columns="val_mse"), "train only")
     assert len(fig.axes[0].get_lines()) == 1
 
 
@@ -69,7 +69,7 @@ def test_embedding_maps_panels_shared_legend_and_unlabelled():
     coords = {name: rng.normal(size=(n, 2)) for name in ("autoencoder", "PCA", "UMAP")}
     colour = list(rng.choice(["blouse", "shirt", "t-shirt"], size=n).astype(object))
     colour[0], colour[1], colour[2] = None, np.nan, pd.NA
-    fig = plots.embedding_maps(coords, colour, "outfit maps", "top type")
+    fig = outfit_figures.embedding_maps(coords, colour, "outfit maps", "top type")
     assert isinstance(fig, Figure)
     axes = _visible_axes(fig)
     assert [ax.get_title() for ax in axes] == ["autoencoder", "PCA", "UMAP"]
@@ -85,21 +85,21 @@ def test_embedding_maps_panels_shared_legend_and_unlabelled():
     texts = [t.get_text() for t in legend.get_texts()]
     assert len(texts) == 4 and texts[-1] == "unlabelled (n=3)"
     with pytest.raises(ValueError):
-        plots.embedding_maps({"PCA": np.zeros((n - 1, 2))}, colour, "bad", "top type")
+        outfit_figures.embedding_maps({"PCA": np.zeros((n - 1, 2))}, colour, "bad", "top type")
 
 
 def test_spread_sample_deterministic_and_spread():
     rng = np.random.default_rng(1)
     xy = rng.normal(size=(300, 2))
-    a, b = plots.spread_sample(xy, 10, seed=3), plots.spread_sample(xy, 10, seed=3)
+    a, b = outfit_figures.spread_sample(xy, 10, seed=3), outfit_figures.spread_sample(xy, 10, seed=3)
     assert np.array_equal(a, b) and len(set(a)) == 10
-    assert not np.array_equal(a, plots.spread_sample(xy, 10, seed=4))
+    assert not np.array_equal(a, outfit_figures.spread_sample(xy, 10, seed=4))
     # farther apart than a random pick of the same size
     def min_gap(idx):
         d = np.linalg.norm(xy[idx, None] - xy[None, idx], axis=-1)
         return d[np.triu_indices(len(idx), 1)].min()
     assert min_gap(a) > min_gap(rng.choice(300, 10, replace=False))
-    assert len(plots.spread_sample(xy[:4], 10)) == 4
+    assert len(outfit_figures.spread_sample(xy[:4], 10)) == 4
 
 
 def test_thumbnail_map_photos_and_seed(photos):
@@ -107,7 +107,7 @@ def test_thumbnail_map_photos_and_seed(photos):
     n = 30
     xy = rng.normal(size=(n, 2))
     paths = [photos[i % len(photos)] for i in range(n)]
-    fig = plots.thumbnail_map(xy, paths, "outfit map with photos", n_thumbs=5, seed=0, thumb_px=32)
+    fig = outfit_figures.thumbnail_map(xy, paths, "outfit map with photos", n_thumbs=5, seed=0, thumb_px=32)
     assert isinstance(fig, Figure)
     (ax,) = fig.axes
     _labelled(ax)
@@ -116,7 +116,7 @@ def test_thumbnail_map_photos_and_seed(photos):
     for box in boxes:
         assert box.offsetbox.get_data().shape[0] == 32  # resized small before plotting
     first = [tuple(b.xy) for b in boxes]
-    again = plots.thumbnail_map(xy, paths, "again", n_thumbs=5, seed=0, thumb_px=32)
+    again = outfit_figures.thumbnail_map(xy, paths, "again", n_thumbs=5, seed=0, thumb_px=32)
     assert [tuple(b.xy) for b in again.axes[0].artists] == first
     assert np.array_equal(again.thumb_indices, fig.thumb_indices)
     assert [tuple(xy[i]) for i in fig.thumb_indices] == first
@@ -128,7 +128,7 @@ def test_vector_heatmap_order_colourbar_and_separators():
     rng = np.random.default_rng(3)
     X = rng.random((40, len(columns)))
     order = rng.permutation(40)[:25]
-    fig = plots.vector_heatmap(X, columns, order, "probability vectors along the map")
+    fig = outfit_figures.vector_heatmap(X, columns, order, "probability vectors along the map")
     assert isinstance(fig, Figure)
     ax = fig.axes[0]
     _labelled(ax)
@@ -141,7 +141,7 @@ def test_vector_heatmap_order_colourbar_and_separators():
     cbar_axes = [a for a in fig.axes if a is not ax]
     assert len(cbar_axes) == 1 and cbar_axes[0].get_ylabel() == "probability"
     with pytest.raises(ValueError):
-        plots.vector_heatmap(X[:, :5], columns, order, "bad")
+        outfit_figures.vector_heatmap(X[:, :5], columns, order, "bad")
 
 
 def test_recommendation_bars_reference_rows_styled():
@@ -149,7 +149,7 @@ def test_recommendation_bars_reference_rows_styled():
                           "ci_low_%": [69.0, 62.0, 66.5, 38.0, 86.5],
                           "ci_high_%": [73.0, 67.0, 71.0, 42.5, 89.5]},
                          index=pd.Index(["autoencoder", "PCA", "UMAP", "random", "ground-truth labels"], name="space"))
-    fig = plots.recommendation_bars(table, "top-4 recommendations")
+    fig = outfit_figures.recommendation_bars(table, "top-4 recommendations")
     assert isinstance(fig, Figure)
     (ax,) = fig.axes
     _labelled(ax)
@@ -159,12 +159,12 @@ def test_recommendation_bars_reference_rows_styled():
     assert [b.get_width() for b in bars] == list(table["mean_agreement_%"])
     assert [bool(b.get_hatch()) for b in bars] == [False, False, False, True, True]
     assert [t.get_text() for t in ax.get_yticklabels()] == list(table.index)
-    fig = plots.recommendation_bars(table, "custom reference", reference=("random",))
+    fig = outfit_figures.recommendation_bars(table, "custom reference", reference=("random",))
     assert [bool(b.get_hatch()) for b in fig.axes[0].patches] == [False, False, False, True, False]
 
 
 def test_recommendation_panel_query_and_neighbours(photos):
-    fig = plots.recommendation_panel(photos[0], "blouse, jeans", photos[1:5],
+    fig = outfit_figures.recommendation_panel(photos[0], "blouse, jeans", photos[1:5],
                                      ["shirt\njeans", "blouse\nslacks", "blouse\njeans", "t-shirt\nskirt"],
                                      "nearest outfits")
     assert isinstance(fig, Figure)
@@ -181,4 +181,4 @@ def test_recommendation_panel_query_and_neighbours(photos):
         assert abs(img.shape[1] / img.shape[0] - raw.width / raw.height) < 0.02  # aspect kept
     assert fig.get_suptitle() == "nearest outfits"
     with pytest.raises(ValueError):
-        plots.recommendation_panel(photos[0], "q", photos[1:3], ["one"], "bad")
+        outfit_figures.recommendation_panel(photos[0], "q", photos[1:3], ["one"], "bad")

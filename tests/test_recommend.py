@@ -4,9 +4,8 @@ import pandas as pd
 import pytest
 import torch
 
-from fashionkit import embed as E
-from fashionkit import recommend as R
-from fashionkit.schema import UnknownLabelError, get_head, heads
+from fashionkit.data.schema import UnknownLabelError, get_head, heads
+from fashionkit.outfits import embed, quality, recommender, vectors
 
 torch.set_num_threads(1)
 
@@ -16,7 +15,7 @@ TWO = (get_head("top_type"), get_head("bottom_major"))  # 3 + 2 classes
 
 # ----------------------------------------------------------------------------- recommender
 def test_neighbours_on_a_line_exclude_the_query():
-    rec = R.Recommender(k=2).fit(LINE)
+    rec = recommender.Recommender(k=2).fit(LINE)
     d, p = rec.kneighbors([[5.0]], exclude=[5])
     assert set(p[0]) == {4, 6} and d[0].tolist() == [1, 1]
     assert p[0].tolist() == [4, 6]  # equal distances: the lower position first
@@ -27,7 +26,7 @@ def test_neighbours_on_a_line_exclude_the_query():
 def test_every_query_of_the_collection_gets_k_distinct_others():
     X = np.random.default_rng(0).normal(size=(40, 3))
     X[7] = X[3]  # an exact duplicate: may be recommended, but only once
-    rec = R.Recommender(k=5).fit(X, ids=[f"img{i}" for i in range(40)])
+    rec = recommender.Recommender(k=5).fit(X, ids=[f"img{i}" for i in range(40)])
     _, p = rec.kneighbors(X, exclude=rec.ids_)
     assert p.shape == (40, 5)
     assert all(len(set(row)) == 5 for row in p)
@@ -41,7 +40,7 @@ def test_every_query_of_the_collection_gets_k_distinct_others():
 def test_ties_are_broken_by_position_whatever_the_index_returns():
     # 12 points all at distance 1 from the query: the first k positions must win
     X = np.vstack([np.zeros((1, 2)), np.tile([[1.0, 0.0]], (6, 1)), np.tile([[0.0, 1.0]], (6, 1))])
-    rec = R.Recommender(k=3).fit(X)
+    rec = recommender.Recommender(k=3).fit(X)
     _, p = rec.kneighbors(X[:1], exclude=[0])
     assert p[0].tolist() == [1, 2, 3]
     _, p = rec.kneighbors(X[:1], exclude=[[0, 2]])
@@ -49,7 +48,7 @@ def test_ties_are_broken_by_position_whatever_the_index_returns():
 
 
 def test_too_large_k_and_bad_exclusions_raise():
-    rec = R.Recommender(k=2).fit(LINE)
+    rec = recommender.Recommender(k=2).fit(LINE)
     rec.kneighbors([[0.0]], k=9, exclude=[0])  # 10 items minus 1: fits exactly
     with pytest.raises(ValueError, match="exceeds"):
         rec.kneighbors([[0.0]], k=10, exclude=[0])
@@ -60,16 +59,16 @@ def test_too_large_k_and_bad_exclusions_raise():
     with pytest.raises(ValueError, match="2 columns"):
         rec.kneighbors([[0.0, 1.0]])
     with pytest.raises(RuntimeError, match="not fitted"):
-        R.Recommender().kneighbors(LINE)
+        recommender.Recommender().kneighbors(LINE)
     with pytest.raises(ValueError, match="unique"):
-        R.Recommender().fit(LINE, ids=[0] * 10)
+        recommender.Recommender().fit(LINE, ids=[0] * 10)
 
 
 def test_recommending_in_an_embedding_and_joblib_round_trip(tmp_path):
     rng = np.random.default_rng(1)
     X = rng.dirichlet(np.ones(26), size=60).astype(np.float32)
-    ae = E.Autoencoder(epochs=20, head_sizes=E.head_sizes()).fit(X[:40])  # fitted on a part only
-    rec = R.Recommender(k=4, embedding=ae).fit(X, ids=np.arange(100, 160))
+    ae = embed.Autoencoder(epochs=20, head_sizes=vectors.head_sizes()).fit(X[:40])  # fitted on a part only
+    rec = recommender.Recommender(k=4, embedding=ae).fit(X, ids=np.arange(100, 160))
     assert rec.vectors_.shape == (60, 2)
     d, p = rec.kneighbors(X[:5], exclude=np.arange(100, 105))
     # the same as searching the embedded points directly
@@ -89,30 +88,30 @@ def test_recommending_in_an_embedding_and_joblib_round_trip(tmp_path):
 # ----------------------------------------------------------------------------- references
 def test_random_neighbours_are_distinct_never_the_query_and_seeded():
     q = np.arange(30)
-    a = R.random_neighbours(30, q, k=4, seed=3)
+    a = recommender.random_neighbours(30, q, k=4, seed=3)
     assert a.shape == (30, 4)
     assert not (a == q[:, None]).any()
     assert all(len(set(row)) == 4 for row in a)
     assert a.min() >= 0 and a.max() <= 29
-    assert np.array_equal(a, R.random_neighbours(30, q, k=4, seed=3))
-    assert not np.array_equal(a, R.random_neighbours(30, q, k=4, seed=4))
-    everyone_else = R.random_neighbours(5, [2], k=4)  # k = n - 1: all the others
+    assert np.array_equal(a, recommender.random_neighbours(30, q, k=4, seed=3))
+    assert not np.array_equal(a, recommender.random_neighbours(30, q, k=4, seed=4))
+    everyone_else = recommender.random_neighbours(5, [2], k=4)  # k = n - 1: all the others
     assert sorted(everyone_else[0]) == [0, 1, 3, 4]
     with pytest.raises(ValueError):
-        R.random_neighbours(5, [2], k=5)
+        recommender.random_neighbours(5, [2], k=5)
 
 
 def test_label_vectors_one_hot_zero_for_missing_unknown_raises():
     labels = pd.DataFrame({"top_type": ["shirt", None, "blouse"], "bottom_major": [np.nan, "skirt", "pants"]})
-    V = R.label_vectors(labels, TWO)
+    V = quality.label_vectors(labels, TWO)
     np.testing.assert_array_equal(V, [[0, 1, 0, 0, 0],
                                       [0, 0, 0, 0, 1],
                                       [1, 0, 0, 1, 0]])
     with pytest.raises(UnknownLabelError, match="dress"):
-        R.label_vectors(labels.assign(bottom_major=["pants", "dress", None]), TWO)
+        quality.label_vectors(labels.assign(bottom_major=["pants", "dress", None]), TWO)
     with pytest.raises(ValueError, match="top_type"):
-        R.label_vectors(labels.drop(columns="top_type"), TWO)
-    nothing = R.label_vectors(pd.DataFrame({h.key: [None, None] for h in heads()}))  # all 8 heads
+        quality.label_vectors(labels.drop(columns="top_type"), TWO)
+    nothing = quality.label_vectors(pd.DataFrame({h.key: [None, None] for h in heads()}))  # all 8 heads
     assert nothing.shape == (2, 26) and not nothing.any()
 
 
@@ -128,29 +127,29 @@ def test_attribute_agreement_known_percentages():
     nb = [[1, 2, 3], [0, 4, 1]]
     # top_type: query 0 (shirt) vs shirt, blouse, - -> 1 of 2; query 2 (blouse) vs shirt x3 -> 0 of 3
     # bottom_major: query 0 (pants) vs -, -, - -> no pair; query 2 has no label -> no pair
-    a = R.attribute_agreement(LABELS, queries, nb, TWO)
+    a = quality.attribute_agreement(LABELS, queries, nb, TWO)
     assert a["top_type"] == pytest.approx(100 * 1 / 5)
     assert np.isnan(a["bottom_major"])
     assert a["mean"] == pytest.approx(20.0)  # only the head with data
-    counts = R.agreement_counts(LABELS, queries, nb, TWO)
+    counts = quality.agreement_counts(LABELS, queries, nb, TWO)
     assert counts["pairs"].to_dict() == {"top_type": 5, "bottom_major": 0, "mean": 5}
     # query 4 (shirt, skirt) vs 0 (shirt, pants), 1 (shirt, -): top 2/2, bottom 0/1
-    a = R.attribute_agreement(LABELS, [4], [[0, 1]], TWO)
+    a = quality.attribute_agreement(LABELS, [4], [[0, 1]], TWO)
     assert a.tolist() == pytest.approx([100.0, 0.0, 50.0])
 
 
 def test_diversity_and_coverage_known_answers():
     X = np.array([[0.0, 0.0], [3.0, 4.0], [0.0, 4.0], [9.0, 9.0]])
     # query 1: items 0, 1 (distance 5); query 2: items 0, 2 (4) -> mean 4.5
-    assert R.diversity(X, [[0, 1], [0, 2]]) == pytest.approx(4.5)
+    assert quality.diversity(X, [[0, 1], [0, 2]]) == pytest.approx(4.5)
     # three items: distances 5, 4, 3 -> 4
-    assert R.diversity(X, [[0, 1, 2]]) == pytest.approx(4.0)
-    assert R.coverage([[0, 1], [0, 2]], 4) == 0.75
-    assert R.coverage([[0, 1], [2, 3]], 8) == 0.5
+    assert quality.diversity(X, [[0, 1, 2]]) == pytest.approx(4.0)
+    assert quality.coverage([[0, 1], [0, 2]], 4) == 0.75
+    assert quality.coverage([[0, 1], [2, 3]], 8) == 0.5
     with pytest.raises(ValueError):
-        R.diversity(X, [[0], [1]])
+        quality.diversity(X, [[0], [1]])
     with pytest.raises(ValueError):
-        R.coverage([[0, 9]], 4)
+        quality.coverage([[0, 9]], 4)
 
 
 def test_recommendation_table_orders_spaces_as_expected():
@@ -158,12 +157,12 @@ def test_recommendation_table_orders_spaces_as_expected():
     n = 200
     labels = pd.DataFrame({"top_type": rng.choice(["blouse", "shirt", "t-shirt"], n),
                            "bottom_major": rng.choice(["pants", "skirt", None], n)})
-    Xlab = R.label_vectors(labels, TWO)
+    Xlab = quality.label_vectors(labels, TWO)
     X = Xlab + rng.normal(scale=0.05, size=Xlab.shape)
     q = np.arange(n)
-    by_labels = R.Recommender(k=4).fit(Xlab + rng.normal(scale=1e-3, size=Xlab.shape))
+    by_labels = recommender.Recommender(k=4).fit(Xlab + rng.normal(scale=1e-3, size=Xlab.shape))
     _, nb_lab = by_labels.kneighbors(by_labels.vectors_, exclude=q)
-    table = R.recommendation_table(labels, X, q, {"labels": nb_lab, "random": R.random_neighbours(n, q, 4)},
+    table = quality.recommendation_table(labels, X, q, {"labels": nb_lab, "random": recommender.random_neighbours(n, q, 4)},
                                    TWO, n_boot=200, seed=1)
     assert list(table.index) == ["labels", "random"]
     assert list(table.columns) == ["top_type_%", "bottom_major_%", "mean_agreement_%", "ci_low_%", "ci_high_%",
@@ -177,17 +176,17 @@ def test_recommendation_table_orders_spaces_as_expected():
     assert table.loc["labels", "ci_low_%"] > table.loc["random", "ci_high_%"]
     assert table.loc["random", "diversity"] > table.loc["labels", "diversity"]
     assert 0 < table.loc["labels", "coverage"] <= 1
-    again = R.recommendation_table(labels, X, q, {"labels": nb_lab}, TWO, n_boot=200, seed=1)
+    again = quality.recommendation_table(labels, X, q, {"labels": nb_lab}, TWO, n_boot=200, seed=1)
     assert again.loc["labels"].equals(table.loc["labels"])
 
 
 def test_quality_table_is_named_and_drops_unscored_heads():
-    quality = pd.DataFrame({"top_type_%": [61.26, 55.0], "top_neck_%": [np.nan, np.nan],
+    scored = pd.DataFrame({"top_type_%": [61.26, 55.0], "top_neck_%": [np.nan, np.nan],
                             "mystery_%": [1.0, 2.0], "mean_agreement_%": [70.04, 66.66],
                             "ci_low_%": [68.0, 64.1], "ci_high_%": [72.1, 69.2],
                             "diversity": [0.812, 1.6], "coverage": [0.9333, 0.8]},
                            index=pd.Index(["full vector", "map 2-D"], name="space"))
-    table = R.quality_table(quality)
+    table = quality.quality_table(scored)
     assert list(table.columns) == ["top type %", "mystery_%", "mean agreement %", "95% CI", "diversity",
                                    "coverage %"]  # no query had a neck label: dropped, not shown empty
     assert table.loc["full vector", "95% CI"] == "68.0–72.1"
@@ -196,15 +195,15 @@ def test_quality_table_is_named_and_drops_unscored_heads():
 
 
 def test_vector_answers_reads_each_heads_most_probable_class():
-    from fashionkit.embed import head_slices
+    from fashionkit.outfits.vectors import head_slices
 
     hs = heads()
     vector = np.zeros(head_slices(hs)[-1].stop)
     for h, s in zip(hs, head_slices(hs)):
         vector[s] = 0.1 / max(h.n_classes - 1, 1)
         vector[s.start + h.n_classes - 1] = 0.9  # the last class of every head
-    table = R.vector_answers(vector, hs)
+    table = recommender.vector_answers(vector, hs)
     assert table["answer"].tolist() == [h.names[-1] for h in hs]
     assert np.allclose(table["probability %"], 90)
     with pytest.raises(ValueError):
-        R.vector_answers(vector[:-1], hs)
+        recommender.vector_answers(vector[:-1], hs)

@@ -1,4 +1,4 @@
-"""Inference engines (fashionkit.runtime) and what the cache does with them, on real photos.
+"""Inference engines (fashionkit.vision.runtime) and what the cache does with them, on real photos.
 
 Run: NO_ALBUMENTATIONS_UPDATE=1 HF_HUB_OFFLINE=1 .venv/bin/python -m pytest tests/test_runtime.py -q
 ONNX Runtime must give PyTorch's maps (to float tolerance), whatever the batch, and the same
@@ -9,16 +9,17 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import fashionkit  # noqa: F401  (first: installs the torchvision shim where needed)
 import numpy as np
 import pytest
 import torch
 
-from fashionkit import runtime
-from fashionkit.features import UPPER_BODY, UPPER_BODY_AUG, extract_features, prepare_image
-from fashionkit.images import load_image
-from fashionkit.localise import _Trunk
-from fashionkit.models import create_model
+import fashionkit  # noqa: F401  (first: installs the torchvision shim where needed)
+from fashionkit.data.images import load_image
+from fashionkit.vision import runtime
+from fashionkit.vision.crops import UPPER_BODY, UPPER_BODY_AUG
+from fashionkit.vision.features import extract_features, prepare_image
+from fashionkit.vision.localise import _Trunk
+from fashionkit.vision.models import create_model
 
 torch.set_num_threads(2)
 pytest.importorskip("onnxruntime")

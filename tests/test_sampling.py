@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fashionkit import sampling
-from fashionkit.schema import get_head
+from fashionkit.data.schema import get_head
+from fashionkit.training import sampling
 
 TYPE = get_head("top_type")
 NECK = get_head("top_neck")

@@ -1,7 +1,7 @@
 import pytest
 
-from fashionkit import schema
-from fashionkit.schema import UnknownLabelError
+from fashionkit.data import schema
+from fashionkit.data.schema import UnknownLabelError
 
 
 def test_every_head_has_unique_classes_and_both_languages():

@@ -1,10 +1,9 @@
-import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
 
-from fashionkit import splits as S
-from fashionkit.data import PROJECT_ROOT, build_manifest
+from fashionkit.data import splits
+from fashionkit.data.sources import PROJECT_ROOT, build_manifest
 
 SPLITS_CSV = PROJECT_ROOT / "params" / "splits.csv"
 
@@ -16,7 +15,7 @@ def test_duplicate_groups_on_re_encoded_copies(tmp_path, shared_data):
         paths.append(src / name)
     copy = tmp_path / "copy.jpg"  # the first photo again, re-encoded at another quality
     Image.open(src / "000001.jpg").save(copy, quality=70)
-    groups = S.duplicate_groups(S.fingerprints(paths + [copy], progress=False))
+    groups = splits.duplicate_groups(splits.fingerprints(paths + [copy], progress=False))
     assert groups[0] == groups[3]
     assert len({groups[0], groups[1], groups[2]}) == 3
 
@@ -24,12 +23,12 @@ def test_duplicate_groups_on_re_encoded_copies(tmp_path, shared_data):
 @pytest.fixture(scope="module")
 def real_splits(shared_data):
     manifest, _ = build_manifest(shared_data, check_images=False)
-    return manifest, S.make_splits(manifest, seed=0, progress=False)
+    return manifest, splits.make_splits(manifest, seed=0, progress=False)
 
 
 def test_stored_split_table_is_what_the_code_makes(real_splits):
     _, table = real_splits
-    stored = S.read_splits(SPLITS_CSV)
+    stored = splits.read_splits(SPLITS_CSV)
     pd.testing.assert_frame_equal(table.reset_index(drop=True), stored, check_dtype=False)
 
 
@@ -42,7 +41,7 @@ def test_splits_are_disjoint_proportional_and_keep_duplicates_together(real_spli
     for source in ("ccp", "cad"):
         assert share[source]["train"] == pytest.approx(0.70, abs=0.03)
         assert share[source]["test"] == pytest.approx(0.15, abs=0.03)
-    merged = S.attach_splits(manifest, table)
+    merged = splits.attach_splits(manifest, table)
     for head in ("top_neck", "bottom_sub"):  # every class of a rare-class head reaches the test split
         test = merged[merged.split == "test"][head].dropna()
         assert set(test) == set(merged[head].dropna())
@@ -53,11 +52,11 @@ def test_splits_depend_on_the_seed(real_splits):
     manifest, table = real_splits
     groups = table["group"].to_numpy()
     ordered = manifest.sort_values(["source", "image"]).reset_index(drop=True)
-    other = S.assign_splits(ordered, groups, seed=1)
+    other = splits.assign_splits(ordered, groups, seed=1)
     assert (other.to_numpy() != table["split"].to_numpy()).mean() > 0.2
 
 
 def test_a_photo_missing_from_the_table_is_an_error(real_splits):
     manifest, table = real_splits
     with pytest.raises(ValueError, match="not in the split table"):
-        S.attach_splits(manifest, table.iloc[1:])
+        splits.attach_splits(manifest, table.iloc[1:])

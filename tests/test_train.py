@@ -5,12 +5,18 @@ import pandas as pd
 import pytest
 import torch
 
-from fashionkit import labels as L
-from fashionkit.features import WHOLE, WHOLE_FLIP, extract_features
-from fashionkit.models import create_model
-from fashionkit.schema import heads
-from fashionkit.train import (AttributeClassifier, SchemaMismatchError, load_checkpoint, save_checkpoint,
-                              settings_table)
+from fashionkit.data import labels
+from fashionkit.data.schema import heads
+from fashionkit.training.classifier import (
+    AttributeClassifier,
+    SchemaMismatchError,
+    load_checkpoint,
+    save_checkpoint,
+    settings_table,
+)
+from fashionkit.vision.crops import WHOLE, WHOLE_FLIP
+from fashionkit.vision.features import extract_features
+from fashionkit.vision.models import create_model
 
 torch.set_num_threads(2)
 TINY = dict(epochs=4, probe_epochs=1, batch_size=8, lr=3e-3, sgdr_t0=2, sgdr_t_mult=1,
@@ -20,7 +26,7 @@ TINY = dict(epochs=4, probe_epochs=1, batch_size=8, lr=3e-3, sgdr_t0=2, sgdr_t_m
 @pytest.fixture(scope="module")
 def tiny(shared_data, tmp_path_factory):
     attrs = pd.read_csv(shared_data / "cad" / "attributes.csv").head(24)
-    rows = [{"image": r["image"], **L.cad_labels(r)} for r in attrs.to_dict("records")]
+    rows = [{"image": r["image"], **labels.cad_labels(r)} for r in attrs.to_dict("records")]
     frame = pd.DataFrame(rows).astype({h.key: "string" for h in heads()})
     paths = [shared_data / "cad" / "images" / i for i in frame.image]
     net = create_model("tf_efficientnet_lite2", heads=heads("top"), trainable_blocks=1)
@@ -89,7 +95,7 @@ def test_checkpoint_round_trip_and_schema_mismatch(tiny, fitted, tmp_path):
 
 
 def test_head_probe_on_pooled_features(tiny):
-    from fashionkit.train import HeadProbe, pooled_features
+    from fashionkit.training.classifier import HeadProbe, pooled_features
 
     frame, views = tiny
     net = create_model("tf_efficientnet_lite2", heads=heads("top"), trainable_blocks=1)
@@ -106,9 +112,9 @@ def test_head_probe_on_pooled_features(tiny):
 
 def test_photo_path_matches_the_cached_path_and_rejects_a_corrupt_file(tiny, fitted, shared_data, tmp_path):
     """inference.predict_photos (decode -> views -> whole net) gives what the cached maps give."""
-    from fashionkit.evaluate import average_views
-    from fashionkit.images import ImageProblem
-    from fashionkit.inference import predict_photos
+    from fashionkit.data.images import ImageProblem
+    from fashionkit.metrics.comparison import average_views
+    from fashionkit.studies.inference import predict_photos
 
     frame, views = tiny
     paths = [shared_data / "cad" / "images" / i for i in frame.image[:5]]

@@ -6,12 +6,13 @@ import pytest
 import torch
 from PIL import Image
 
-from fashionkit import evaluate as E
-from fashionkit import schema
-from fashionkit.features import WHOLE, WHOLE_FLIP, prepare_image
-from fashionkit.finetune import predict_images
-from fashionkit.models import create_model
-from fashionkit.train import AttributeClassifier
+from fashionkit.data import schema
+from fashionkit.metrics import comparison
+from fashionkit.training.classifier import AttributeClassifier
+from fashionkit.training.finetune import predict_images
+from fashionkit.vision.crops import WHOLE, WHOLE_FLIP
+from fashionkit.vision.features import prepare_image
+from fashionkit.vision.models import create_model
 
 SIZE = (64, 48)  # (height, width), the 2:3 portrait of the book at a tiny scale
 
@@ -31,25 +32,25 @@ def dirichlet(n, k, seed):
 def test_average_views_is_the_mean_and_sums_to_one():
     a = {"h1": dirichlet(6, 3, 0), "h2": dirichlet(6, 2, 1)}
     b = {"h1": dirichlet(6, 3, 2), "h2": dirichlet(6, 2, 3)}
-    out = E.average_views([a, b])
+    out = comparison.average_views([a, b])
     assert set(out) == {"h1", "h2"}
     for key in out:
         assert out[key].shape == a[key].shape
         np.testing.assert_allclose(out[key].sum(axis=1), 1.0)
         np.testing.assert_allclose(out[key], (a[key] + b[key]) / 2)
-    np.testing.assert_allclose(E.average_views([a])["h1"], a["h1"])
+    np.testing.assert_allclose(comparison.average_views([a])["h1"], a["h1"])
 
 
 def test_average_views_rejects_mismatches():
     a = {"h1": dirichlet(6, 3, 0), "h2": dirichlet(6, 2, 1)}
     with pytest.raises(ValueError):
-        E.average_views([])
+        comparison.average_views([])
     with pytest.raises(ValueError):  # other heads
-        E.average_views([a, {"h1": a["h1"]}])
+        comparison.average_views([a, {"h1": a["h1"]}])
     with pytest.raises(ValueError):  # other number of photos
-        E.average_views([a, {"h1": a["h1"][:5], "h2": a["h2"][:5]}])
+        comparison.average_views([a, {"h1": a["h1"][:5], "h2": a["h2"][:5]}])
     with pytest.raises(ValueError):  # other number of classes
-        E.average_views([a, {"h1": dirichlet(6, 4, 5), "h2": a["h2"]}])
+        comparison.average_views([a, {"h1": dirichlet(6, 4, 5), "h2": a["h2"]}])
 
 
 def photos(tmp_path):
@@ -106,6 +107,6 @@ def test_flips_leave_a_symmetric_photo_unchanged_and_change_an_asymmetric_one(tm
     assert max(moved) > 1e-3  # the mirror of the asymmetric photo is another input
     # predict_images(flips=True) is average_views of the photo and its mirror
     mirrored = predict_images(clf, frame, view=WHOLE_FLIP, flips=False)
-    combined = E.average_views([plain, mirrored])
+    combined = comparison.average_views([plain, mirrored])
     for key in plain:
         np.testing.assert_allclose(combined[key], tta[key], atol=1e-5)

@@ -1,0 +1,11 @@
+"""The book: figures, page tables and sentences, fonts, cell tags and the run-time pages.
+
+* ``style``: the figures' style, Korean font, colours and photo grids shared by every chapter;
+* ``data_figures``, ``model_figures``, ``outfit_figures``: the figures of chapters 1-2, 3-6 and 7;
+* ``report_tables``, ``aims_table``, ``error_tables``: chapter 5's test report, the aims beside the results,
+  chapter 6's gallery tables;
+* ``fonts``: the bundled Korean web font; ``tags``: the cell tags that hide set-up code;
+  ``pages``: the run times and environment filled into the book's pages.
+
+May import: every wing but ``serve``.  Editing a module of ``fonts``, ``tags`` or ``pages`` reruns no notebook.
+"""

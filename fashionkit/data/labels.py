@@ -1,0 +1,153 @@
+"""Derive the schema's labels from each source's raw annotations.
+
+Pure functions, one per source, each returning ``{head_key: class name or None}``.
+``None`` means *missing*: the source does not say, or says something outside the
+schema's vocabulary.  A missing label is masked out in training, never guessed.
+Unknown raw values (a tag CCP's label list does not have, a CAD code outside its code
+table) raise :class:`~fashionkit.data.schema.UnknownLabelError`; the caller reports them.
+
+The rules (each a choice; the data card in the book repeats them):
+
+CCP (tags of one photo)
+  * ``top_type``: exactly one of the tags blouse / shirt / t-shirt.  Photos with none or
+    several are unlabelled.  Other tops (sweater, "top", coat ...) are not lumped into an
+    "other" class: such a class would mostly be "the top is hidden by a coat" and would
+    teach the head nothing about type.
+  * bottoms: tags pants, jeans, shorts, skirt, and leggings.  Leggings worn with a skirt or
+    shorts are legwear (like tights), so they count as a bottom only when alone.
+    Photos with a one-piece (dress, romper) are unlabelled for every bottom head.
+  * ``bottom_major``: all bottoms pants-like -> pants; only skirt -> skirt; both kinds ->
+    unlabelled (ambiguous).
+  * ``bottom_sub``: exactly one bottom -> jeans / slacks (the plain "pants" tag) / shorts /
+    leggings / skirt.
+  * ``bottom_length`` comes from the pixel masks (:mod:`fashionkit.data.masks`), not from tags.
+
+CAD (one row of attributes.csv; codes as in the source README)
+  * ``top_type``: category 1 (shirt) or 3 (t-shirt); other categories are not in the
+    vocabulary (no CAD blouses).
+  * ``top_pattern``: exactly one of pattern_solid / _stripe / _graphics is "yes" (2).
+  * ``top_buttons``: placket 2 -> buttons, 1 -> none.
+  * ``top_neck``: collar 2 -> collar; otherwise the agreed neckline: 1 -> v-neck,
+    2 -> round, 3 ("other") -> unlabelled.  An unagreed collar (NaN) is read as "no agreed
+    collar" so the agreed neckline decides; 500 of 626 V-necklines are suit lapels, which
+    the collar rule catches.
+  * ``top_sleeve``: 1 -> sleeveless, 2 -> short, 3 -> long.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+
+from fashionkit.data.schema import UnknownLabelError, label_columns
+
+Labels = dict[str, "str | None"]
+CCP_TOP_TYPES = {"blouse": "blouse", "shirt": "shirt", "t-shirt": "t-shirt"}
+CCP_PANTS_LIKE = {"pants": "slacks", "jeans": "jeans", "shorts": "shorts", "leggings": "leggings"}
+CCP_ONE_PIECES = frozenset({"dress", "romper"})
+
+
+# Garments that cover the upper body; a photo with one of them and a bottom is an outfit.
+CCP_UPPER_GARMENTS = frozenset(
+    {"blouse", "shirt", "t-shirt", "top", "sweater", "sweatshirt", "cardigan", "hoodie",
+     "vest", "blazer", "jacket", "coat", "cape", "bodysuit", "suit"}
+)
+
+
+CAD_CODES = {
+    "category_GT": {1: "shirt", 2: "sweater", 3: "t-shirt", 4: "outerwear", 5: "suit", 6: "tank top", 7: "dress"},
+    "neckline_GT": {1: "v-neck", 2: "round", 3: "other"},
+    "sleevelength_GT": {1: "sleeveless", 2: "short", 3: "long"},
+}
+
+
+CAD_BINARY = {1: False, 2: True}
+CAD_PATTERNS = {"pattern_solid_GT": "solid", "pattern_stripe_GT": "stripe", "pattern_graphics_GT": "graphic"}
+
+
+def empty_labels() -> Labels:
+    return {key: None for key in label_columns()}
+
+
+def check_tags(tags: Iterable[str], vocabulary: Iterable[str]) -> list[str]:
+    """Return the tags as a list, raising if any is not in the source's label list."""
+    tags = list(tags)
+    unknown = sorted(set(tags) - set(vocabulary))
+    if unknown:
+        raise UnknownLabelError(f"unknown CCP tag(s) {', '.join(map(repr, unknown))}")
+    return tags
+
+
+def ccp_bottom_tag(tags: Iterable[str]) -> str | None:
+    """The CCP tag naming the single bottom garment, or None (none, several, one-piece)."""
+    tags = set(tags)
+    if tags & CCP_ONE_PIECES:
+        return None
+    bottoms = tags & {"pants", "jeans", "shorts", "skirt"}
+    if not bottoms and "leggings" in tags:
+        bottoms = {"leggings"}
+    return next(iter(bottoms)) if len(bottoms) == 1 else None
+
+
+def ccp_labels(tags: Iterable[str], vocabulary: Iterable[str]) -> Labels:
+    """Labels of one CCP photo from its tag list (``vocabulary``: CCP's label names)."""
+    tags = set(check_tags(tags, vocabulary))
+    out = empty_labels()
+    tops = tags & CCP_TOP_TYPES.keys()
+    if len(tops) == 1:
+        out["top_type"] = CCP_TOP_TYPES[tops.pop()]
+    if tags & CCP_ONE_PIECES:
+        return out
+    bottoms = tags & {"pants", "jeans", "shorts", "skirt"} or tags & {"leggings"}
+    if bottoms and "skirt" not in bottoms:
+        out["bottom_major"] = "pants"
+    elif bottoms == {"skirt"}:
+        out["bottom_major"] = "skirt"
+    single = ccp_bottom_tag(tags)
+    if single is not None:
+        out["bottom_sub"] = CCP_PANTS_LIKE.get(single, single)
+    return out
+
+
+def ccp_is_outfit(tags: Iterable[str]) -> bool:
+    """A separate top and a separate bottom are visible (no one-piece)."""
+    tags = set(tags)
+    has_bottom = bool(tags & {"pants", "jeans", "shorts", "skirt", "leggings"})
+    return has_bottom and bool(tags & CCP_UPPER_GARMENTS) and not tags & CCP_ONE_PIECES
+
+
+def _code(row: Mapping, column: str, table: Mapping[int, object]):
+    """Read one CAD cell: None for NaN/empty, the table's value, or raise on a stray code."""
+    value = row.get(column)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    code = int(value)
+    if code != value or code not in table:
+        raise UnknownLabelError(f"CAD column {column}: unknown code {value!r}; known {sorted(table)}")
+    return table[code]
+
+
+def cad_labels(row: Mapping) -> Labels:
+    """Labels of one CAD photo from its attributes.csv row (a mapping column -> code)."""
+    out = empty_labels()
+    category = _code(row, "category_GT", CAD_CODES["category_GT"])
+    if category in ("shirt", "t-shirt"):
+        out["top_type"] = category
+
+    patterns = [name for col, name in CAD_PATTERNS.items() if _code(row, col, CAD_BINARY)]
+    if len(patterns) == 1:
+        out["top_pattern"] = patterns[0]
+
+    placket = _code(row, "placket_GT", CAD_BINARY)
+    if placket is not None:
+        out["top_buttons"] = "buttons" if placket else "none"
+
+    collar = _code(row, "collar_GT", CAD_BINARY)
+    neckline = _code(row, "neckline_GT", CAD_CODES["neckline_GT"])
+    if collar:
+        out["top_neck"] = "collar"
+    elif neckline in ("v-neck", "round"):
+        out["top_neck"] = neckline
+
+    out["top_sleeve"] = _code(row, "sleevelength_GT", CAD_CODES["sleevelength_GT"])
+    return out

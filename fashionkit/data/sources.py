@@ -1,0 +1,175 @@
+"""Read the two sources into one manifest: a row per photo with every head's label.
+
+The data root holds ``ccp/`` and ``cad/`` in the layout of the prepared data (see
+:mod:`fashionkit.data.fetch`).  Nothing here writes into it.  Problems met on the way (bad
+image files, unknown tags, unmeasurable lengths) are collected in a problems table, each
+with a reason, and never dropped silently.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+from tqdm import tqdm
+
+from fashionkit.data import labels
+from fashionkit.data.images import ImageProblem, image_size, scan_images
+from fashionkit.data.masks import FOOTWEAR, measure_length
+from fashionkit.data.schema import UnknownLabelError, heads, label_columns
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SOURCES = ("ccp", "cad")
+PROBLEM_COLUMNS = ["source", "image", "kind", "reason"]
+
+
+def default_data_dir() -> Path:
+    """``$FASHIONKIT_DATA``, else ``../shared/data`` beside the project if present, else ``data/``."""
+    env = os.environ.get("FASHIONKIT_DATA")
+    if env:
+        return Path(env)
+    shared = PROJECT_ROOT.parent / "shared" / "data"
+    return shared if shared.is_dir() else PROJECT_ROOT / "data"
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """The data root to use: an explicit value (params ``data_dir``) wins, then the default."""
+    root = Path(data_dir) if data_dir not in (None, "") else default_data_dir()
+    if not root.is_absolute():
+        root = PROJECT_ROOT / root
+    missing = [p for p in ("ccp/annotations.csv", "cad/attributes.csv") if not (root / p).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"data root {root} lacks {', '.join(missing)}; run `make data` to download and "
+            "convert the public originals, or point FASHIONKIT_DATA (or params data_dir) at them"
+        )
+    return root
+
+
+def _problem_frame(rows) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=PROBLEM_COLUMNS)
+
+
+def read_ccp(
+    root: Path, measure_lengths: bool = True, progress: bool = True
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """CCP photos with derived labels; lengths are measured on the masks where they exist."""
+    ann = pd.read_csv(root / "ccp" / "annotations.csv", keep_default_na=False)
+    label_ids = pd.read_csv(root / "ccp" / "labels.csv").set_index("name")["id"]
+    vocabulary = set(label_ids.index)
+    foot_ids = [label_ids[name] for name in FOOTWEAR]
+    rows, problems = [], []
+    for rec in tqdm(ann.itertuples(index=False), total=len(ann), desc="ccp labels", disable=not progress):
+        tags = rec.tags.split()
+        row = {"source": "ccp", "image": rec.image, "annotation": rec.split_source,
+               "width": rec.width, "height": rec.height, "tags": rec.tags}
+        try:
+            row.update(labels.ccp_labels(tags, vocabulary))
+            row["outfit"] = labels.ccp_is_outfit(tags)
+        except UnknownLabelError as err:
+            problems.append(("ccp", rec.image, "unknown label", str(err)))
+            row.update(labels.empty_labels())
+            row["outfit"] = False
+        bottom = labels.ccp_bottom_tag(tags) if row["bottom_major"] else None
+        row["hem_height"] = np.nan
+        row["length_reason"] = ("no mask" if rec.split_source != "pixel"
+                                else "not measured: no single bottom garment" if bottom is None
+                                else "not measured")
+        if measure_lengths and rec.split_source == "pixel" and bottom is not None:
+            mask = np.asarray(Image.open(root / "ccp" / "masks" / Path(rec.image).with_suffix(".png")))
+            m = measure_length(mask, [label_ids[bottom]], foot_ids)
+            row["bottom_length"], row["length_reason"] = m.length, m.reason
+            row["hem_height"] = np.nan if m.hem_height is None else m.hem_height
+            if m.length is None:
+                problems.append(("ccp", rec.image, "length not measurable", m.reason))
+        rows.append(row)
+    return pd.DataFrame(rows), _problem_frame(problems)
+
+
+def read_cad(root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """CAD photos with derived labels (sizes are read from the image headers later)."""
+    attrs = pd.read_csv(root / "cad" / "attributes.csv")
+    rows, problems = [], []
+    for rec in attrs.to_dict("records"):
+        row = {"source": "cad", "image": rec["image"], "annotation": "attributes", "tags": ""}
+        try:  # CAD lists no sizes; the header is enough (an unreadable file is reported later)
+            row["width"], row["height"] = image_size(image_path(root, "cad", rec["image"]))
+        except ImageProblem:
+            row["width"] = row["height"] = np.nan
+        try:
+            row.update(labels.cad_labels(rec))
+        except UnknownLabelError as err:
+            problems.append(("cad", rec["image"], "unknown label", str(err)))
+            row.update(labels.empty_labels())
+        row["outfit"] = False
+        rows.append(row)
+    return pd.DataFrame(rows), _problem_frame(problems)
+
+
+def image_path(root: Path, source: str, image: str) -> Path:
+    return root / source / "images" / image
+
+
+def build_manifest(
+    data_dir=None, check_images: bool = True, measure_lengths: bool = True, progress: bool = True
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """All photos of both sources: ``(manifest, problems)``.
+
+    Photos whose file cannot be read are kept out of the manifest and listed in
+    ``problems`` with their reason; everything else stays in, labelled or not.
+    """
+    root = resolve_data_dir(data_dir)
+    ccp, ccp_problems = read_ccp(root, measure_lengths, progress)
+    cad, cad_problems = read_cad(root)
+    manifest = pd.concat([ccp, cad], ignore_index=True)
+    manifest["path"] = [str(image_path(root, s, i)) for s, i in zip(manifest.source, manifest.image)]
+    problems = [ccp_problems, cad_problems]
+    if check_images:
+        good, bad = scan_images(manifest["path"].map(Path).tolist(), progress=progress)
+        good = {str(p) for p in good}
+        bad_rows = manifest[~manifest.path.isin(good)]
+        reasons = dict(zip(bad["path"].astype(str), bad["reason"]))
+        problems.append(_problem_frame(
+            [(r.source, r.image, "bad image", reasons.get(r.path, "unreadable")) for r in bad_rows.itertuples()]
+        ))
+        manifest = manifest[manifest.path.isin(good)].reset_index(drop=True)
+    manifest = manifest.astype({c: "string" for c in label_columns()})
+    problems = pd.concat([p for p in problems if len(p)] or [_problem_frame([])], ignore_index=True)
+    return manifest, problems
+
+
+def load_manifest(path, limit_per_split: int | None = None) -> pd.DataFrame:
+    """The manifest CSV of chapter 1, label columns as nullable strings.
+
+    ``limit_per_split`` keeps the first N photos of every source and split (smoke runs).
+    """
+    frame = pd.read_csv(path, dtype={"image": str, "tags": str}, keep_default_na=True)
+    frame = frame.astype({c: "string" for c in label_columns()})
+    if limit_per_split:
+        frame = frame.groupby(["source", "split"], sort=False).head(int(limit_per_split)).reset_index(drop=True)
+    return frame
+
+
+def model_sources(model: str) -> tuple[str, ...]:
+    return tuple(sorted({s for h in heads(model) for s in h.sources}))
+
+
+def model_rows(manifest: pd.DataFrame, model: str) -> np.ndarray:
+    """Manifest positions of the photos a model sees: its heads' sources, in manifest order."""
+    return np.flatnonzero(manifest["source"].isin(model_sources(model)).to_numpy())
+
+
+def labelled(manifest: pd.DataFrame, model: str) -> pd.Series:
+    return manifest[[h.key for h in heads(model)]].notna().any(axis=1)
+
+
+def split_positions(manifest: pd.DataFrame, rows: np.ndarray, model: str) -> dict[str, np.ndarray]:
+    """Positions into ``rows`` per split; train and val keep only photos labelled for ``model``."""
+    split = manifest["split"].to_numpy()[rows]
+    has_label = labelled(manifest, model).to_numpy()[rows]
+    return {"train": np.flatnonzero((split == "train") & has_label),
+            "val": np.flatnonzero((split == "val") & has_label),
+            "test": np.flatnonzero(split == "test")}

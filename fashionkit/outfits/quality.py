@@ -1,0 +1,261 @@
+"""Outfit recommendation by nearest neighbours, and how to judge it (chapter 7).
+
+:class:`Recommender` answers "which outfits of the collection look most like this one?"
+with the ``k`` nearest outfit vectors (the study shows the top 4), either in the space of
+the vectors themselves or in a fitted map of them (the autoencoder's 2-D plane, PCA ...).
+
+No one labelled which outfits go together, so recommendations are judged indirectly:
+
+* :func:`attribute_agreement`: how often a recommended outfit has the query's ground-truth
+  label, per head, counted over pairs where both photos have a label;
+* :func:`diversity`: how different the recommended outfits are from one another, in one
+  common space for every method (the full probability vector);
+* :func:`coverage`: how much of the collection is ever recommended;
+
+against two references: :func:`random_neighbours` (what chance gives) and
+:func:`label_vectors` (neighbours by the ground-truth labels alone, what a perfect
+attribute model would give).  :func:`recommendation_table` puts it all in one row per
+space, with a bootstrap interval over queries; :func:`quality_table` is that table for reading.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from fashionkit.data.schema import UnknownLabelError, get_head
+from fashionkit.data.validation import check_matrix
+from fashionkit.metrics.tables import interval
+from fashionkit.outfits.recommender import Recommender, heads_or_all, random_neighbours
+
+
+def _codes(labels: pd.DataFrame, head) -> np.ndarray:
+    """Class indices of one head's label column, -1 where missing; an unknown name raises."""
+    if head.key not in labels:
+        raise ValueError(f"labels have no column {head.key!r}")
+    col = labels[head.key].astype(object)
+    missing = col.isna().to_numpy()
+    codes = col.map({name: i for i, name in enumerate(head.names)}).to_numpy(dtype=float)
+    unknown = ~missing & np.isnan(codes)
+    if unknown.any():
+        head.index(col[unknown].iloc[0])  # raises UnknownLabelError naming the value and head
+    return np.where(missing, -1, np.nan_to_num(codes, nan=-1)).astype(np.int64)
+
+
+def label_vectors(labels: pd.DataFrame, heads_=None) -> np.ndarray:
+    """``(n, D)`` float32: one-hot ground-truth labels per head, laid out like an outfit vector.
+
+    A missing label leaves its head's segment all zero, so it neither pulls two outfits
+    together nor apart more than any other missing label.  Recommending in this space is
+    the reference of a perfect attribute model.
+    """
+    heads_ = heads_or_all(heads_)
+    parts = []
+    for head in heads_:
+        codes = _codes(labels, head)
+        onehot = np.zeros((len(codes), head.n_classes), dtype=np.float32)
+        rows = np.flatnonzero(codes >= 0)
+        onehot[rows, codes[rows]] = 1
+        parts.append(onehot)
+    return np.concatenate(parts, axis=1)
+
+
+# ----------------------------------------------------------------------------- scores
+def _positions(query_positions, neighbour_positions, n_items: int) -> tuple[np.ndarray, np.ndarray]:
+    q = np.asarray(query_positions, dtype=np.int64)
+    nb = np.asarray(neighbour_positions, dtype=np.int64)
+    if q.ndim != 1 or nb.ndim != 2 or len(nb) != len(q):
+        raise ValueError(f"query_positions must be (n_queries,) and neighbour_positions (n_queries, k); "
+                         f"got {q.shape} and {nb.shape}")
+    for name, a in (("query_positions", q), ("neighbour_positions", nb)):
+        if a.size and (a.min() < 0 or a.max() >= n_items):
+            raise ValueError(f"{name} must be positions in 0..{n_items - 1}")
+    return q, nb
+
+
+def _pair_counts(labels, query_positions, neighbour_positions, heads_) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per head: (agreeing pairs, labelled pairs), each counted per query."""
+    q, nb = _positions(query_positions, neighbour_positions, len(labels))
+    out = {}
+    for head in heads_or_all(heads_):
+        codes = _codes(labels, head)
+        cq, cn = codes[q][:, None], codes[nb]
+        both = (cq >= 0) & (cn >= 0)
+        out[head.key] = (((cq == cn) & both).sum(axis=1), both.sum(axis=1))
+    return out
+
+
+def _percent(agree, pairs):
+    agree, pairs = np.asarray(agree, dtype=float), np.asarray(pairs, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(pairs > 0, 100 * agree / pairs, np.nan)
+
+
+def _mean_over_heads(percent: np.ndarray) -> np.ndarray:
+    """Mean over the last axis, leaving out NaN (heads without pairs); NaN if none has data."""
+    have = ~np.isnan(percent)
+    n = have.sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, np.where(have, percent, 0).sum(axis=-1) / n, np.nan)
+
+
+def agreement_counts(labels: pd.DataFrame, query_positions, neighbour_positions, heads_=None) -> pd.DataFrame:
+    """Per head, ``agreement_%`` and the number of ``pairs`` it is counted over.
+
+    A (query, neighbour) pair counts for a head only when both photos have that head's
+    label; the share of those pairs with the same label is its agreement (NaN with no
+    pair).  Row ``"mean"``: the mean of the heads' agreements that have data, with the
+    pairs of all heads.  ``labels`` rows are collection positions.
+    """
+    counts = _pair_counts(labels, query_positions, neighbour_positions, heads_)
+    agree = np.array([a.sum() for a, _ in counts.values()])
+    pairs = np.array([p.sum() for _, p in counts.values()])
+    percent = _percent(agree, pairs)
+    out = pd.DataFrame({"agreement_%": percent, "pairs": pairs}, index=pd.Index(list(counts), name="head"))
+    out.loc["mean"] = [float(_mean_over_heads(percent)), int(pairs.sum())]
+    out["pairs"] = out["pairs"].astype(int)
+    return out
+
+
+def attribute_agreement(labels: pd.DataFrame, query_positions, neighbour_positions, heads_=None) -> pd.Series:
+    """Per head (and ``"mean"``): % of labelled (query, neighbour) pairs with the same label.
+
+    See :func:`agreement_counts` for the pairs counted.
+    """
+    return agreement_counts(labels, query_positions, neighbour_positions, heads_)["agreement_%"]
+
+
+def diversity(X, neighbour_positions) -> float:
+    """Mean euclidean distance between two items recommended together, over all queries.
+
+    Measured in one space ``X`` for every method (the full outfit vectors), so a map
+    that crowds its lists with near-copies scores low whatever its own distances say.
+    """
+    X = check_matrix(X, dtype=np.float64)
+    nb = np.asarray(neighbour_positions, dtype=np.int64)
+    if nb.ndim != 2 or nb.shape[1] < 2:
+        raise ValueError(f"neighbour_positions must be (n_queries, k) with k >= 2; got {nb.shape}")
+    if nb.size and (nb.min() < 0 or nb.max() >= len(X)):
+        raise ValueError(f"neighbour_positions must be rows of X (0..{len(X) - 1})")
+    V = X[nb]  # (n_queries, k, D)
+    i, j = np.triu_indices(nb.shape[1], 1)
+    return float(np.linalg.norm(V[:, i] - V[:, j], axis=-1).mean())
+
+
+def coverage(neighbour_positions, n_items: int) -> float:
+    """Share of the ``n_items`` collection recommended to at least one query."""
+    nb = np.asarray(neighbour_positions, dtype=np.int64)
+    if nb.size and (nb.min() < 0 or nb.max() >= n_items):
+        raise ValueError(f"neighbour_positions must be positions in 0..{n_items - 1}")
+    return float(np.unique(nb).size / n_items)
+
+
+def recommendation_table(labels: pd.DataFrame, X, query_positions, neighbours: Mapping[str, np.ndarray],
+                         heads_=None, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """One row per space: how its recommendations score.
+
+    ``neighbours``: ``{space name: (n_queries, k) positions}`` for the same
+    ``query_positions``; ``labels`` and ``X`` (the full outfit vectors, the common space
+    of :func:`diversity`) have one row per collection position.
+
+    Columns: ``<head key>_%``, every head's agreement; ``mean_agreement_%``, their mean
+    over the heads with data; ``ci_low_%`` / ``ci_high_%``, its percentile bootstrap
+    interval over queries at ``level`` (every space is resampled with the same draws, so
+    the intervals are paired); ``diversity``; ``coverage`` (a share, 0..1).  The names
+    are those :func:`fashionkit.book.outfit_figures.recommendation_bars` reads.
+    """
+    X = check_matrix(X, dtype=np.float64)
+    if len(X) != len(labels):
+        raise ValueError(f"X has {len(X)} rows, labels {len(labels)}: both must be the collection")
+    n_queries = len(np.asarray(query_positions))
+    rows = {}
+    for name, nb in neighbours.items():
+        counts = _pair_counts(labels, query_positions, nb, heads_)
+        agree = np.stack([a for a, _ in counts.values()], axis=1)  # (n_queries, heads)
+        pairs = np.stack([p for _, p in counts.values()], axis=1)
+        percent = _percent(agree.sum(axis=0), pairs.sum(axis=0))
+        # resampling queries with replacement = multinomial counts of how often each is drawn
+        draws = np.random.default_rng(seed).multinomial(n_queries, np.full(n_queries, 1 / n_queries), size=n_boot)
+        boot = _mean_over_heads(_percent(draws @ agree, draws @ pairs))
+        boot = boot[~np.isnan(boot)]
+        alpha = (1 - level) / 2
+        low, high = (np.quantile(boot, [alpha, 1 - alpha]) if boot.size else (np.nan, np.nan))
+        rows[name] = {**{f"{key}_%": p for key, p in zip(counts, percent)},
+                      "mean_agreement_%": float(_mean_over_heads(percent)), "ci_low_%": float(low), "ci_high_%": float(high),
+                      "diversity": diversity(X, nb), "coverage": coverage(nb, len(X))}
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index.name = "space"
+    return out
+
+
+def quality_table(table: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """:func:`recommendation_table` for reading (``tables.show`` formats the numbers): heads no
+    query could be scored on (no labels) dropped, ``<head>_%`` columns named after their head, the
+    interval as one cell headed by its ``level``, coverage in %.  Unknown columns are kept."""
+
+    frame = table.dropna(axis=1, how="all").copy()
+    if {"ci_low_%", "ci_high_%"} <= set(frame.columns):
+        cells = [interval(lo, hi) for lo, hi in zip(frame.pop("ci_low_%"), frame.pop("ci_high_%"))]
+        frame.insert(list(frame.columns).index("mean_agreement_%") + 1, f"{100 * level:g}% CI", cells)
+    if "coverage" in frame:
+        frame["coverage"] = 100 * frame["coverage"]
+    names = {"mean_agreement_%": "mean agreement %", "coverage": "coverage %"}
+    for column in frame.columns:
+        if column not in names and str(column).endswith("_%"):
+            try:
+                names[column] = f"{get_head(str(column).removesuffix('_%')).en} %"
+            except UnknownLabelError:
+                pass
+    return frame.rename(columns=names)
+
+
+def collection_labels(collection: pd.DataFrame, heads_=None) -> pd.DataFrame:
+    """The ground-truth labels of the collection, one column per head key (NA = no label)."""
+    return pd.DataFrame({h.key: collection[f"label.{h.key}"] for h in heads_or_all(heads_)})
+
+
+def compare_recommenders(spaces: Mapping[str, tuple[Recommender, np.ndarray]], X, labels: pd.DataFrame, ids,
+                         query_positions, heads_=None, k: int = 4, n_boot: int = 1000, seed: int = 0,
+                         level: float = 0.95) -> pd.DataFrame:
+    """:func:`recommendation_table` for the queries ``query_positions`` of the collection.
+
+    ``spaces[name] = (fitted recommender, the vectors it reads)``; each query is looked up
+    with its own vector and left out of its own recommendations.  ``random`` picks are
+    added as the floor.  Diversity is measured in ``X`` (the full vectors) for every space.
+    """
+    ids, q = np.asarray(ids), np.asarray(query_positions)
+    neighbours = {name: rec.kneighbors(np.asarray(vectors)[q], k=k, exclude=ids[q])[1]
+                  for name, (rec, vectors) in spaces.items()}
+    neighbours["random"] = random_neighbours(len(ids), q, k, seed)
+    return recommendation_table(labels, X, q, neighbours, heads_, n_boot=n_boot, level=level, seed=seed)
+
+
+def verdict(table: pd.DataFrame, chosen: str, floor: str = "random", ceiling: str = "ground-truth labels") -> str:
+    """One sentence placing ``chosen``'s mean agreement among the other rows of ``table``.
+
+    Two rows differ only when their bootstrap intervals do not overlap (the intervals use
+    the same resampled queries, see :func:`recommendation_table`).
+    """
+    row = table.loc[chosen]
+
+    def relation(name):
+        other = table.loc[name]
+        if other["ci_high_%"] < row["ci_low_%"]:
+            return "below"
+        if other["ci_low_%"] > row["ci_high_%"]:
+            return "above"
+        return "within noise of"
+
+    others = [n for n in table.index if n not in (chosen, floor, ceiling)]
+    parts = [f"On the test queries it agrees with the query's labels {row['mean_agreement_%']:.1f}% of the time "
+             f"({row['ci_low_%']:.1f}–{row['ci_high_%']:.1f})"]
+    if floor in table.index:
+        parts.append(f"random picks ({table.loc[floor, 'mean_agreement_%']:.1f}%) are {relation(floor)} it")
+    if ceiling in table.index:
+        parts.append(f"recommending by the true labels ({table.loc[ceiling, 'mean_agreement_%']:.1f}%) is "
+                     f"{relation(ceiling)} it")
+    if others:
+        parts.append("the other spaces are " + ", ".join(f"{relation(n)} it ({n})" for n in others))
+    return "; ".join(parts) + "."
