@@ -179,7 +179,7 @@ def test_predict_reads_photos_without_importing_torch(smoke_chain, photo):
     from fashionkit.serve.graphs import CHECKPOINTS
 
     deployment_for(smoke_chain, {m: smoke_chain / p for m, p in CHECKPOINTS.items()})  # exported once
-    code = ("import sys; from fashionkit import cli\n"
+    code = ("import sys; from fashionkit.serve import cli\n"
             f"rc = cli.main(['--artifacts', {str(smoke_chain)!r}, 'predict', {str(photo)!r}, '--format', 'csv'])\n"
             "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'timm', 'torchvision', 'sklearn'))\n"
             "print('heavy:', heavy, file=sys.stderr); sys.exit(rc)")
