@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 __all__ = ["bundled_korean_ttf", "write_web_font"]
+
 HINTING_SOURCES = ("TSI0", "TSI1", "TSI2", "TSI3", "TSI5")
 
 

@@ -34,8 +34,6 @@ from fashionkit.metrics.tables import show
 
 PAGE = "reproducibility.md"
 PLACEHOLDER = "<!-- fashionkit:run-times -->"
-
-
 # Packages whose installed versions the reproducibility page lists.
 ENV_PACKAGES = ("torch", "timm", "albumentations", "scikit-learn", "umap-learn", "papermill", "jupyter-book")
 NOT_RUN = "not run"

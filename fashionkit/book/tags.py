@@ -21,7 +21,6 @@ from pathlib import Path
 
 __all__ = ["RULES", "tags_for", "tag_notebook"]
 
-
 # papermill's own tag -> the tag the book adds (configuration as data)
 RULES = {"parameters": "remove-cell", "injected-parameters": "hide-cell"}
 SETUP_TITLE = "## Setup"

@@ -42,24 +42,18 @@ from tqdm import tqdm
 
 #: Longest side of every converted photo, in pixels.
 LONGEST_SIDE = 384
-
-
 #: JPEG settings of the converted photos.
 JPEG_OPTIONS = {"quality": 90, "subsampling": "4:2:0", "optimize": True}
+
 CCP_REPO = "bearpaw/clothing-co-parsing"
 CCP_COMMIT = "fe34fb77721a9973fbae92c05f7f12b664d10110"
 CAD_REPO = "suki2691/ClothingClassifier"
 CAD_COMMIT = "e20a181fd9b3e4ed67c3146ea1f5ed21da900e35"
-
-
 #: Folder of the CAD repository that holds the dataset (README, images/, labels/).
 CAD_SUBDIR = "ClothingAttributeDataset"
 
-
 #: Environment variable that points the project at a prepared data folder.
 DATA_ENV = "FASHIONKIT_DATA"
-
-
 #: Seconds to wait for the server before giving up (per connect / read).
 TIMEOUT_S = 30
 

@@ -38,15 +38,17 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 from tqdm import tqdm
 
 __all__ = ["DEFAULT_MIN_SIDE", "ImageProblem", "ImageSkipWarning", "load_image", "image_size", "scan_images"]
-DEFAULT_MIN_SIDE = 32
 
+DEFAULT_MIN_SIDE = 32
 
 # EXIF tag 0x0112; values 5..8 swap width and height.
 _ORIENTATION_TAG = 0x0112
 _SWAPPING_ORIENTATIONS = {5, 6, 7, 8}
+
 _ALPHA_MODES = {"LA", "La", "PA", "RGBA", "RGBa"}
 _SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N"}
 _HIGH_DEPTH_MODES = _SIXTEEN_BIT_MODES | {"I", "F"}
+
 _truncation_lock = threading.Lock()
 
 

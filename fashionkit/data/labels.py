@@ -42,25 +42,21 @@ from collections.abc import Iterable, Mapping
 from fashionkit.data.schema import UnknownLabelError, label_columns
 
 Labels = dict[str, "str | None"]
+
 CCP_TOP_TYPES = {"blouse": "blouse", "shirt": "shirt", "t-shirt": "t-shirt"}
 CCP_PANTS_LIKE = {"pants": "slacks", "jeans": "jeans", "shorts": "shorts", "leggings": "leggings"}
 CCP_ONE_PIECES = frozenset({"dress", "romper"})
-
-
 # Garments that cover the upper body; a photo with one of them and a bottom is an outfit.
 CCP_UPPER_GARMENTS = frozenset(
     {"blouse", "shirt", "t-shirt", "top", "sweater", "sweatshirt", "cardigan", "hoodie",
      "vest", "blazer", "jacket", "coat", "cape", "bodysuit", "suit"}
 )
 
-
 CAD_CODES = {
     "category_GT": {1: "shirt", 2: "sweater", 3: "t-shirt", 4: "outerwear", 5: "suit", 6: "tank top", 7: "dress"},
     "neckline_GT": {1: "v-neck", 2: "round", 3: "other"},
     "sleevelength_GT": {1: "sleeveless", 2: "short", 3: "long"},
 }
-
-
 CAD_BINARY = {1: False, 2: True}
 CAD_PATTERNS = {"pattern_solid_GT": "solid", "pattern_stripe_GT": "stripe", "pattern_graphics_GT": "graphic"}
 

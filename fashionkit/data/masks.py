@@ -26,8 +26,6 @@ import numpy as np
 
 FOOTWEAR = ("boots", "clogs", "flats", "heels", "loafers", "pumps", "sandals", "shoes",
             "sneakers", "wedges", "socks")
-
-
 # Upper bounds of hem height (fraction of stature) for each length class, longest garment first;
 # the names are the schema's bottom_length classes.
 LENGTH_BUCKETS: tuple[tuple[str, float], ...] = (

@@ -142,7 +142,6 @@ HEADS: tuple[Head, ...] = (
          note="No source labels bottom details."),
 )
 
-
 _BY_KEY = {h.key: h for h in HEADS}
 
 

@@ -33,8 +33,6 @@ STRATIFY_ON = {
     "ccp": ("annotation", "bottom_sub", "top_type"),
     "cad": ("top_neck", "top_pattern"),
 }
-
-
 THUMB = 16  # side of the grey thumbnail that fingerprints a photo
 SAME_PHOTO_DISTANCE = 2.0  # mean abs grey difference (0-255) below which two photos are one
 
@@ -127,7 +125,6 @@ def attach_splits(manifest: pd.DataFrame, splits: pd.DataFrame) -> pd.DataFrame:
 
 def main(argv=None) -> int:
     import argparse
-
 
     parser = argparse.ArgumentParser(description="Write the split table (source,image,group,split).")
     parser.add_argument("--data-dir", default=None)

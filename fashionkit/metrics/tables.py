@@ -28,6 +28,7 @@ import pandas as pd
 from pandas.io.formats.style import Styler
 
 __all__ = ["PERCENT_MARKERS", "header", "show", "interval", "html", "proba_string"]
+
 PERCENT_MARKERS = ("%", "points", "pts")  # a column whose name holds one of these is in % or points
 _WORDS = {"f1": "F1", "ece": "ECE", "nll": "NLL", "ci": "CI", "iou": "IoU", "tta": "TTA", "mse": "MSE",
           "n": "n", "acc": "accuracy"}

@@ -152,7 +152,6 @@ def answer_table(photos, answers: dict, clfs: dict):
     with a ``split_hash_`` (a loaded classifier or a :class:`fashionkit.serve.deploy.DeployedModel`)."""
     import pandas as pd
 
-
     out = pd.DataFrame({"path": [str(p) for p in photos]})
     notes = [[] for _ in photos]
     for model, (probas, boxes) in answers.items():

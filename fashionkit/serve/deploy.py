@@ -223,7 +223,6 @@ class Deployment:
         """
         from tqdm.auto import tqdm
 
-
         paths = [str(p) for p in paths]
         starts = list(range(0, len(paths), batch_size))
 

@@ -37,6 +37,7 @@ from fashionkit.vision.crops import ViewSpec
 from fashionkit.vision.features import prepare_image
 
 __all__ = ["grad_cam_batch", "grad_cam", "unnormalise", "cam_for_photo", "overlay", "gallery_cams"]
+
 _EPS = 1e-8
 
 

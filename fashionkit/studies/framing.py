@@ -180,7 +180,6 @@ def framing_photos(frame: pd.DataFrame, model: str, n: int, seed: int, segmenter
     """
     from PIL import Image as _Image
 
-
     picks = frame.iloc[np.sort(np.random.default_rng(seed).permutation(len(frame))[:n])]
     images, masks = [], []
     for path, annotation in zip(picks["path"], picks["annotation"]):

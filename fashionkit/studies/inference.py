@@ -47,7 +47,6 @@ def predict_photos(clf, paths, view_names, image_size, view_size=None, batch_siz
     """
     from tqdm.auto import tqdm
 
-
     paths = [str(p) for p in paths]
     parts = [predict_images(clf, [load_image(p) for p in paths[i:i + batch_size]], view_names, image_size,
                             paths[i:i + batch_size], view_size, batch_size, segmenter, return_boxes=True)
@@ -156,7 +155,6 @@ def read_outfits(clfs: dict, paths, batch_size: int = 32, progress: bool = False
     number of photos).
     """
     from tqdm.auto import tqdm
-
 
     paths = [str(p) for p in paths]
     seg = shared_segmenter(clfs)

@@ -46,9 +46,9 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from fashionkit.data import sources
 from fashionkit.data.schema import heads
 from fashionkit.data.sources import PROJECT_ROOT
+from fashionkit.data import sources
 from fashionkit.metrics.comparison import ablation_table, average_views, diff_verdict, format_ablation, paired_mean_diff
 from fashionkit.training import classifier
 from fashionkit.training.classifier import AttributeClassifier, encode_targets_np
@@ -56,18 +56,12 @@ from fashionkit.vision import cached_views, localise, runtime
 from fashionkit.vision.localise import GarmentSegmenter
 
 PARAMS = {"top": "03_train_top.yaml", "bottom": "04_train_bottom.yaml", "segmenter": "02_oversampling.yaml"}
-
-
 # Chapter 2's params of the segmenter, by GarmentSegmenter setting.
 SEGMENTER_PARAMS = {"canvas": "seg_canvas", "width": "seg_width", "n_zoom": "seg_zoom_copies", "zoom": "seg_zoom",
                     "cutout": "seg_cutout", "plain_fill": "seg_plain_fill", "epochs": "seg_epochs", "lr": "seg_lr"}
-
-
 OUT_DIR = PROJECT_ROOT / "build" / "artifacts" / "lever_study"
 LABEL_ISSUES = PROJECT_ROOT / "build" / "artifacts" / "06_error_gallery" / "label_issues.csv"
 KEPT = "kept recipe"
-
-
 # The classifier's settings a params file gives (everything but what the study sets itself).
 _OWN = {"self", "model", "pretrained", "eval_views", "progress", "sampling", "sampling_power"}
 

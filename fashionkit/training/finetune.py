@@ -68,7 +68,6 @@ from fashionkit.data.schema import Head
 from fashionkit.data.validation import check_is_fitted
 from fashionkit.metrics.scores import score_table
 from fashionkit.training import sampling
-from fashionkit.vision import distributed
 from fashionkit.training.classifier import (
     AttributeClassifier,
     encode_targets_np,
@@ -76,7 +75,7 @@ from fashionkit.training.classifier import (
     history_row,
     rare_class_weights,
 )
-from fashionkit.vision import augment
+from fashionkit.vision import augment, distributed
 from fashionkit.vision.crops import WHOLE, ViewSpec
 from fashionkit.vision.features import prepare_image, stage_boundaries
 from fashionkit.vision.models import MISSING, create_model, encode_targets, masked_cross_entropy

@@ -41,9 +41,9 @@ from PIL import Image
 
 __all__ = ["DEFAULT_FILL", "RECIPES", "get_recipe", "mean_fill", "view_seed", "build", "augment_image"]
 
-
 # Mean colour of the bundled tf_efficientnet_lite models (mean = 0.5 per channel).
 DEFAULT_FILL: tuple[int, int, int] = (128, 128, 128)
+
 RECIPES: dict[str, dict] = {
     "none": {},
     "light": {
@@ -59,7 +59,6 @@ RECIPES: dict[str, dict] = {
         "color": {"p": 0.8, "brightness": 0.3, "contrast": 0.3, "saturation": 0.3, "hue": 0.04},
     },
 }
-
 
 _KEYS = {
     "hflip": None,

@@ -25,6 +25,7 @@ with warnings.catch_warnings():
 from fashionkit.vision.weights import load_pretrained, variant_of
 
 __all__ = ["BUNDLED_DEFAULT", "create_backbone", "data_config", "eval_transform"]
+
 BUNDLED_DEFAULT = "tf_efficientnet_lite2"
 
 

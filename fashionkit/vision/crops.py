@@ -55,8 +55,6 @@ class ViewSpec:
 
 WHOLE = ViewSpec("whole")
 WHOLE_FLIP = ViewSpec("whole_flip", flip=True)
-
-
 # Upper body of a full-length 2:3 photo.  Chosen from the CCP pixel masks: the box of the
 # blouse/shirt/t-shirt pixels spans x 0.23-0.71 and y 0.16-0.59 (5th-95th percentiles
 # of 493 pixel-annotated top-type photos); label-free, so it applies to any photo.
@@ -65,40 +63,27 @@ WHOLE_FLIP = ViewSpec("whole_flip", flip=True)
 # is read at 256 x 192.  The garment views below use the same sizes.
 UPPER_BODY = ViewSpec("upper_body", box=(0.18, 0.12, 0.82, 0.62), size=(224, 192))
 UPPER_BODY_AUG = ViewSpec("upper_body_aug", box=UPPER_BODY.box, size=UPPER_BODY.size, augment="light")
-
-
 # Lower body of a full-length 2:3 photo: hips to feet (CCP masks put bottoms at y 0.40-0.95).
 LOWER_BODY = ViewSpec("lower_body", box=(0.12, 0.38, 0.88, 1.0), size=(256, 192))
 LOWER_BODY_AUG = ViewSpec("lower_body_aug", box=LOWER_BODY.box, size=LOWER_BODY.size, augment="light")
-
-
 # The garment's own box, found in each photo (fashionkit.vision.localise); the _aug views jitter it.
 TOP_GARMENT = ViewSpec("top_garment", garment="top", size=UPPER_BODY.size)
 TOP_GARMENT_AUG = ViewSpec("top_garment_aug", garment="top", size=TOP_GARMENT.size, augment="light", jitter=0.1)
 BOTTOM_GARMENT = ViewSpec("bottom_garment", garment="bottom", size=LOWER_BODY.size)
 BOTTOM_GARMENT_AUG = ViewSpec("bottom_garment_aug", garment="bottom", size=BOTTOM_GARMENT.size, augment="light",
                               jitter=0.1)
-
-
 # The garment cut out onto a plain light background (training only, like the _aug views):
 # teaches the models to read a garment without the person around it (a product photo).
 TOP_GARMENT_CUTOUT = ViewSpec("top_garment_cutout", garment="top", size=TOP_GARMENT.size, augment="light",
                               cutout=True)
-
-
 BOTTOM_GARMENT_CUTOUT = ViewSpec("bottom_garment_cutout", garment="bottom", size=BOTTOM_GARMENT.size,
                                  augment="light", cutout=True)
-
-
 DEFAULT_VIEWS: tuple[ViewSpec, ...] = (WHOLE, WHOLE_FLIP)
-
-
 # Every named view, so params can name views as data.
 VIEWS: dict[str, ViewSpec] = {v.name: v for v in (WHOLE, WHOLE_FLIP, UPPER_BODY, UPPER_BODY_AUG,
                                                    LOWER_BODY, LOWER_BODY_AUG, TOP_GARMENT, TOP_GARMENT_AUG,
                                                    BOTTOM_GARMENT, BOTTOM_GARMENT_AUG, TOP_GARMENT_CUTOUT,
                                                    BOTTOM_GARMENT_CUTOUT)}
-
 
 _RESAMPLE = {
     "bicubic": Image.BICUBIC,
@@ -108,6 +93,7 @@ _RESAMPLE = {
     "box": Image.BOX,
     "hamming": Image.HAMMING,
 }
+
 
 
 def _pad_to_aspect(img: Image.Image, aspect: float, fill: tuple[int, int, int]) -> Image.Image:

@@ -190,6 +190,7 @@ def prepare_image(img: Image.Image, view: ViewSpec, image_size: tuple[int, int],
     return torch.from_numpy(prepare_array(img, view, image_size, config, seed, box))
 
 
+
 # --------------------------------------------------------------------------- the cache
 
 

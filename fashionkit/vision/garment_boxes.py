@@ -21,7 +21,6 @@ from fashionkit.vision.crops import normalised_chw
 
 __all__ = ["GROUPS", "GROUP_NAMES", "GARMENTS", "FIXED_BOXES", "STRIDE", "to_canvas", "canvas_array", "mask_box", "photo_cells", "BoxRules", "garment_boxes"]
 
-
 # group name -> CCP label names; "background" takes "null", "other" every label not listed.
 GROUPS: dict[str, tuple[str, ...]] = {
     "background": ("null",),
@@ -34,20 +33,12 @@ GROUPS: dict[str, tuple[str, ...]] = {
                  "socks", "wedges"),
     "other": (),
 }
-
-
 GROUP_NAMES: tuple[str, ...] = tuple(GROUPS)
-
-
 # The groups that make up each garment a model reads.
 GARMENTS: dict[str, tuple[str, ...]] = {"top": ("inner_top", "outerwear"), "bottom": ("bottom",)}
-
-
 # The fixed boxes of the frame (features.UPPER_BODY / LOWER_BODY): the fallback and the reference.
 FIXED_BOXES: dict[str, tuple[float, float, float, float]] = {
     "top": (0.18, 0.12, 0.82, 0.62), "bottom": (0.12, 0.38, 0.88, 1.0)}
-
-
 STRIDE = 8  # output cell size in canvas pixels
 
 
@@ -69,7 +60,6 @@ def to_canvas(img: Image.Image, canvas: tuple[int, int], fill, resample=Image.BI
     out = Image.new(img.mode, (canvas[1], canvas[0]), fill)
     out.paste(img.resize((w, h), resample), (round(px), round(py)))
     return out
-
 
 def canvas_array(img: Image.Image, canvas: tuple[int, int], mean, std) -> np.ndarray:
     """The segmenter's input: ``img`` letter-boxed into ``canvas`` (height, width), padded with

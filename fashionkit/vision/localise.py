@@ -523,7 +523,6 @@ def locate_photos(seg: GarmentSegmenter, paths, batch_size: int = 32, progress: 
     """
     from tqdm.auto import tqdm
 
-
     paths = [str(p) for p in paths]
     parts, maps = [], []
     for i in tqdm(range(0, len(paths), batch_size), desc="garment boxes", disable=not progress):

