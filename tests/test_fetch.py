@@ -4,6 +4,7 @@ must reproduce the prepared copy in shared/data exactly; downloads fail with a c
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,16 @@ import pytest
 from PIL import Image
 
 from fashionkit.data import fetch
-from fashionkit.data.fetch import FetchError, convert_cad, convert_ccp, download, main, prepare_data
+from fashionkit.data.fetch import (
+    FetchError,
+    convert_cad,
+    convert_ccp,
+    convert_clothing,
+    download,
+    held_back_senders,
+    main,
+    prepare_data,
+)
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 RAW = SHARED / "raw-sample"
@@ -47,7 +57,8 @@ def assert_same_photo(ours: Path, theirs: Path) -> None:
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("data")
-    return {"out": out, "ccp": convert_ccp(RAW / "ccp", out), "cad": convert_cad(RAW / "cad", out)}
+    return {"out": out, "ccp": convert_ccp(RAW / "ccp", out), "cad": convert_cad(RAW / "cad", out),
+            "clothing": convert_clothing(RAW / "clothing", out)}
 
 
 def test_resized_size():
@@ -128,13 +139,48 @@ def test_cad_images_match_shared(converted):
 
 
 @needs_shared
+def test_clothing_keeps_the_adult_garments_of_the_kept_categories(converted):
+    """raw-sample/clothing has six source photos: four kept, one kids' photo and a pair of shoes left out."""
+    assert converted["clothing"] == {"rows": 6, "kept": 4, "other category": 2, "kids": 0, "held back": 0,
+                                     "missing": 0, "unreadable": 0}  # the kids' photo is of category "Other"
+    ours = read_rows(converted["out"] / "clothing" / "annotations.csv")
+    theirs = read_rows(SHARED / "clothing" / "annotations.csv")
+    kept = {row[0] for row in ours[1:]}
+    assert ours[0] == theirs[0]
+    assert ours[1:] == [row for row in theirs[1:] if row[0] in kept] and len(kept) == 4
+    for name in kept:  # turned upright, resized, the same bytes as the prepared copy
+        assert_same_photo(converted["out"] / "clothing" / "images" / name, SHARED / "clothing" / "images" / name)
+    assert (converted["out"] / "clothing" / "LICENSE").read_bytes() == (SHARED / "clothing" / "LICENSE").read_bytes()
+
+
+@needs_shared
+def test_clothing_leaves_out_held_back_contributors_and_reports_bad_photos(tmp_path, capsys):
+    assert held_back_senders() == {int(x) for x in (SHARED / "clothing" / "held_back_senders.txt").read_text().split()}
+    shared_senders = {int(row[2]) for row in read_rows(SHARED / "clothing" / "annotations.csv")[1:]}
+    assert len(shared_senders) == 193 and not shared_senders & held_back_senders()
+    src = tmp_path / "src"
+    shutil.copytree(RAW / "clothing", src)
+    (src / "images" / "70045b01-b350-4918-be74-2f627290ad7a.jpg").unlink()  # the skirt: missing
+    (src / "images" / "c995c900-693d-4dd6-8995-43f3051ec488.jpg").write_bytes(b"not a jpeg")  # the pants
+    counts = convert_clothing(src, tmp_path / "out", held_back={148})  # the t-shirt's contributor
+    assert (counts["kept"], counts["held back"], counts["missing"], counts["unreadable"]) == (1, 1, 1, 1)
+    err = capsys.readouterr().err
+    assert "70045b01-b350-4918-be74-2f627290ad7a.jpg is listed in images.csv but missing" in err
+    assert "c995c900-693d-4dd6-8995-43f3051ec488.jpg cannot be read" in err
+    rows = read_rows(tmp_path / "out" / "clothing" / "annotations.csv")
+    assert [r[1] for r in rows[1:]] == ["Longsleeve"]
+
+
+@needs_shared
 def test_prepare_data_from_local_sources(converted, tmp_path, monkeypatch):
     # Local sources: no download is attempted (the URLs point nowhere).
     monkeypatch.setattr(fetch, "CCP_URL", UNREACHABLE)
     monkeypatch.setattr(fetch, "CAD_URL", UNREACHABLE)
+    monkeypatch.setattr(fetch, "CLOTHING_URL", UNREACHABLE)
     data = tmp_path / "data"
-    assert prepare_data(data, tmp_path / "cache", ccp_src=RAW / "ccp", cad_src=RAW / "cad") == data
-    for rel in ("ccp/annotations.csv", "ccp/images/0001.jpg", "cad/attributes.csv"):
+    assert prepare_data(data, tmp_path / "cache", ccp_src=RAW / "ccp", cad_src=RAW / "cad",
+                        clothing_src=RAW / "clothing") == data
+    for rel in ("ccp/annotations.csv", "ccp/images/0001.jpg", "cad/attributes.csv", "clothing/annotations.csv"):
         assert (data / rel).read_bytes() == (converted["out"] / rel).read_bytes()
     assert "bearpaw/clothing-co-parsing" in (data / "README.md").read_text(encoding="utf-8")
     # Already prepared: nothing happens, even without sources.
@@ -157,6 +203,7 @@ def test_download_unreachable_raises_fetch_error(tmp_path):
 def test_main_reports_failure_without_traceback(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(fetch, "CCP_URL", UNREACHABLE)
     monkeypatch.setattr(fetch, "CAD_URL", UNREACHABLE)
+    monkeypatch.setattr(fetch, "CLOTHING_URL", UNREACHABLE)
     data = tmp_path / "data"
     status = main(["--data-dir", str(data), "--cache-dir", str(tmp_path / "cache")])
     assert status != 0
@@ -193,8 +240,11 @@ def test_prepare_data_downloads_and_extracts_archives(converted, tmp_path, monke
     cad_files["other/readme.txt"] = RAW / "cad" / "README"  # outside the dataset folder
     ccp_url = _github_style_zip(tmp_path / "ccp.zip", "clothing-co-parsing-fe34fb7", ccp_files)
     cad_url = _github_style_zip(tmp_path / "cad.zip", "ClothingClassifier-e20a181", cad_files)
+    clothing_files = {str(p.relative_to(RAW / "clothing")): p for p in (RAW / "clothing").rglob("*") if p.is_file()}
+    clothing_url = _github_style_zip(tmp_path / "clothing.zip", "clothing-dataset-7ed86a9", clothing_files)
     monkeypatch.setattr(fetch, "CCP_URL", ccp_url)
     monkeypatch.setattr(fetch, "CAD_URL", cad_url)
+    monkeypatch.setattr(fetch, "CLOTHING_URL", clothing_url)
     data, cache = tmp_path / "data", tmp_path / "cache"
     assert main(["--data-dir", str(data), "--cache-dir", str(cache)]) == 0
     for rel in (
@@ -202,6 +252,8 @@ def test_prepare_data_downloads_and_extracts_archives(converted, tmp_path, monke
         "ccp/masks/0002.png",
         "cad/attributes.csv",
         "cad/images/000003.jpg",
+        "clothing/annotations.csv",
+        "clothing/images/70045b01-b350-4918-be74-2f627290ad7a.jpg",
     ):
         assert (data / rel).read_bytes() == (converted["out"] / rel).read_bytes()
     assert not list(cache.rglob("other"))  # only the dataset folder of the CAD repo is unpacked

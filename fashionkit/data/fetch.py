@@ -1,4 +1,4 @@
-"""Download the two public clothing datasets and convert them to the book's data layout.
+"""Download the three public clothing datasets and convert them to the book's data layout.
 
 ``make data`` runs ``python -m fashionkit.data.fetch --data-dir DIR``.  It downloads the source
 repositories as GitHub archive zips (pinned commits), extracts the parts that are needed into
@@ -8,16 +8,21 @@ a cache folder and converts them to plain files:
   ``labels.csv``, ``annotations.csv``, ``LICENSE``, ``SOURCE_README.md``.
 - ``DIR/cad/``: Clothing Attribute Dataset (CAD): ``images/NNNNNN.jpg``, ``attributes.csv``,
   ``SOURCE_README.txt``.
+- ``DIR/clothing/``: clothing-dataset (garments photographed alone): ``images/<uuid>.jpg``,
+  ``annotations.csv`` (category and contributor of each photo), ``LICENSE``.  Only the adult
+  garments of :data:`CLOTHING_CATEGORIES` are kept, and never the photos of the contributors
+  held back for an independent check (``fashionkit/data/clothing_held_back_senders.txt``).
 
 Processing (identical to the prepared copy that the project ships in ``shared/data``):
 photos are resized so that the longest side is 384 px (other side
 ``floor(side * 384 / longest + 0.5)``, Pillow ``LANCZOS``) and saved as JPEG (quality 90, 4:2:0
 chroma subsampling, optimized Huffman tables, no EXIF; an embedded ICC profile is copied
-unchanged, pixel values are not colour-converted).  CCP masks are resized with ``NEAREST`` to
+unchanged, pixel values are not colour-converted; a garment photo's EXIF orientation is applied
+first).  CCP masks are resized with ``NEAREST`` to
 the resized photo's size and saved as mode ``L`` PNG.  Files are written in sorted order, so
 the output is byte-identical on a rerun with the same library builds.
 
-The converters (:func:`convert_ccp`, :func:`convert_cad`) read a local source folder and do
+The converters (:func:`convert_ccp`, :func:`convert_cad`, :func:`convert_clothing`) read a local source folder and do
 no network access; :func:`download` and :func:`prepare_data` add the download step.
 """
 
@@ -37,13 +42,16 @@ from typing import Sequence
 
 import numpy as np
 import scipy.io
-from PIL import Image
+from PIL import Image, ImageOps
 from tqdm import tqdm
 
 #: Longest side of every converted photo, in pixels.
 LONGEST_SIDE = 384
 #: JPEG settings of the converted photos.
 JPEG_OPTIONS = {"quality": 90, "subsampling": "4:2:0", "optimize": True}
+#: The garment photos of the prepared copy were saved without optimized Huffman tables; so are these
+#: (the same bytes as ``shared/data/clothing``, checked by the converter test).
+CLOTHING_JPEG_OPTIONS = {"quality": 90, "subsampling": "4:2:0"}
 
 CCP_REPO = "bearpaw/clothing-co-parsing"
 CCP_COMMIT = "fe34fb77721a9973fbae92c05f7f12b664d10110"
@@ -51,6 +59,12 @@ CAD_REPO = "suki2691/ClothingClassifier"
 CAD_COMMIT = "e20a181fd9b3e4ed67c3146ea1f5ed21da900e35"
 #: Folder of the CAD repository that holds the dataset (README, images/, labels/).
 CAD_SUBDIR = "ClothingAttributeDataset"
+CLOTHING_REPO = "alexeygrigorev/clothing-dataset"
+CLOTHING_COMMIT = "7ed86a9cc56763b6acb35e41cb35184e43a5d218"
+#: The source categories kept: those that map onto the heads (the data card gives the rules).
+CLOTHING_CATEGORIES = ("Blouse", "Longsleeve", "Pants", "Polo", "Shirt", "Shorts", "Skirt", "T-Shirt")
+#: Contributors held back for an independent check: never converted.
+CLOTHING_HELD_BACK = Path(__file__).with_name("clothing_held_back_senders.txt")
 
 #: Environment variable that points the project at a prepared data folder.
 DATA_ENV = "FASHIONKIT_DATA"
@@ -65,6 +79,7 @@ def archive_url(repo: str, commit: str) -> str:
 
 CCP_URL = archive_url(CCP_REPO, CCP_COMMIT)
 CAD_URL = archive_url(CAD_REPO, CAD_COMMIT)
+CLOTHING_URL = archive_url(CLOTHING_REPO, CLOTHING_COMMIT)
 
 
 class FetchError(RuntimeError):
@@ -91,12 +106,16 @@ def convert_photo(src: Path, dst: Path) -> tuple[int, int]:
     dropped.  Non-RGB photos are converted to RGB first.
     """
     with Image.open(src) as im:
-        icc = im.info.get("icc_profile")
-        rgb = im.convert("RGB") if im.mode != "RGB" else im
-        size = resized_size(*rgb.size)
-        out = rgb.resize(size, Image.Resampling.LANCZOS)
+        return _save_resized(im, dst)
+
+
+def _save_resized(im: Image.Image, dst: Path, jpeg_options=JPEG_OPTIONS) -> tuple[int, int]:
+    icc = im.info.get("icc_profile")
+    rgb = im.convert("RGB") if im.mode != "RGB" else im
+    size = resized_size(*rgb.size)
+    out = rgb.resize(size, Image.Resampling.LANCZOS)
     out.info = {}  # no comment / exif / dpi carried over from the source
-    options = dict(JPEG_OPTIONS)
+    options = dict(jpeg_options)
     if icc:
         options["icc_profile"] = icc
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -256,6 +275,62 @@ def convert_cad(src: Path, out: Path) -> dict:
     return counts
 
 
+def held_back_senders(path: Path = CLOTHING_HELD_BACK) -> set[int]:
+    """The contributor ids whose photos no converter writes (one id a line)."""
+    return {int(line) for line in Path(path).read_text(encoding="utf-8").split() if line.strip()}
+
+
+def convert_clothing(src: Path, out: Path, held_back: set[int] | None = None) -> dict:
+    """Convert the clothing-dataset repository root ``src`` into ``out/clothing/``.
+
+    ``src`` holds ``images.csv`` (``image, sender_id, label, kids``) and ``images/<image>.jpg``.
+    Keeps the rows of :data:`CLOTHING_CATEGORIES`, not kids' garments, not of a held-back
+    contributor; each kept photo is turned upright by its EXIF orientation, then resized as the
+    others.  A kept row whose photo is missing or unreadable is reported (``missing``,
+    ``unreadable``) and left out.  Writes ``annotations.csv`` (``image, label, sender_id, width,
+    height, source_width, source_height``, sorted by image) and copies ``LICENSE``.  Returns counts.
+    """
+    src, dst = Path(src), Path(out) / "clothing"
+    held_back = held_back_senders() if held_back is None else held_back
+    table = list(csv.DictReader(open(src / "images.csv", encoding="utf-8")))
+    counts = {"rows": len(table), "kept": 0, "other category": 0, "kids": 0, "held back": 0,
+              "missing": 0, "unreadable": 0}
+    keep = []
+    for rec in sorted(table, key=lambda r: r["image"]):
+        if rec["label"] not in CLOTHING_CATEGORIES:
+            counts["other category"] += 1
+        elif rec["kids"].strip().lower() == "true":
+            counts["kids"] += 1
+        elif int(rec["sender_id"]) in held_back:
+            counts["held back"] += 1
+        else:
+            keep.append(rec)
+    (dst / "images").mkdir(parents=True, exist_ok=True)
+    rows = []
+    for rec in _progress(keep, "garment photos"):
+        photo = src / "images" / f"{rec['image']}.jpg"
+        if not photo.is_file():
+            counts["missing"] += 1
+            print(f"clothing: {photo.name} is listed in images.csv but missing; left out", file=sys.stderr)
+            continue
+        try:
+            with Image.open(photo) as im:
+                upright = ImageOps.exif_transpose(im)
+                source_size = upright.size
+                size = _save_resized(upright, dst / "images" / photo.name, CLOTHING_JPEG_OPTIONS)
+        except (OSError, SyntaxError) as exc:
+            counts["unreadable"] += 1
+            print(f"clothing: {photo.name} cannot be read ({exc}); left out", file=sys.stderr)
+            continue
+        rows.append([photo.name, rec["label"], int(rec["sender_id"]), *size, *source_size])
+        counts["kept"] += 1
+    _write_csv(dst / "annotations.csv", ["image", "label", "sender_id", "width", "height", "source_width",
+                                         "source_height"], rows)
+    if (src / "LICENSE").is_file():
+        shutil.copyfile(src / "LICENSE", dst / "LICENSE")
+    return counts
+
+
 # --------------------------------------------------------------------------- download
 
 
@@ -349,7 +424,10 @@ def _provenance_readme() -> str:
         " (photos/, annotations/, label_list.mat; Apache License 2.0, see `ccp/LICENSE`).\n"
         f"- `cad/`: Clothing Attribute Dataset, https://github.com/{CAD_REPO}, commit "
         f"`{CAD_COMMIT}`, folder `{CAD_SUBDIR}/` (no licence stated; research use, cite "
-        "Chen, Gallagher, Girod, ECCV 2012).\n\n"
+        "Chen, Gallagher, Girod, ECCV 2012).\n"
+        f"- `clothing/`: clothing-dataset, https://github.com/{CLOTHING_REPO}, commit `{CLOTHING_COMMIT}`"
+        " (images.csv, images/, LICENSE; CC0 1.0): adult garments of the kept categories, without the"
+        " held-back contributors.\n\n"
         "Processing: longest side -> 384 px (Pillow LANCZOS, other side "
         "`floor(side * 384 / longest + 0.5)`), JPEG quality 90, 4:2:0, optimized, no EXIF, "
         "ICC profile kept; CCP masks resized NEAREST to the photo size, PNG mode L. "
@@ -357,12 +435,13 @@ def _provenance_readme() -> str:
     )
 
 
+#: The file that marks each source as converted.
+PREPARED_FILES = {"ccp": "ccp/annotations.csv", "cad": "cad/attributes.csv", "clothing": "clothing/annotations.csv"}
+
+
 def is_prepared(data_dir: Path) -> bool:
-    """True when ``data_dir`` has both ``ccp/annotations.csv`` and ``cad/attributes.csv``."""
-    data_dir = Path(data_dir)
-    return (data_dir / "ccp" / "annotations.csv").is_file() and (
-        data_dir / "cad" / "attributes.csv"
-    ).is_file()
+    """True when ``data_dir`` has every source's annotation file (:data:`PREPARED_FILES`)."""
+    return all((Path(data_dir) / f).is_file() for f in PREPARED_FILES.values())
 
 
 def prepare_data(
@@ -371,14 +450,15 @@ def prepare_data(
     *,
     ccp_src: Path | None = None,
     cad_src: Path | None = None,
+    clothing_src: Path | None = None,
 ) -> Path:
     """Make sure ``data_dir`` holds the converted datasets; returns ``data_dir``.
 
-    Does nothing when ``data_dir`` already has ``ccp/annotations.csv`` and
-    ``cad/attributes.csv``.  Otherwise converts each missing dataset, downloading its
-    repository archive into ``cache_dir`` (default :func:`default_cache_dir`) unless a local
-    source folder is given (``ccp_src``: CCP repository root; ``cad_src``: the
-    ``ClothingAttributeDataset`` folder).  Raises :class:`FetchError` when a download fails.
+    Does nothing when ``data_dir`` already has every source (:func:`is_prepared`).  Otherwise
+    converts each missing dataset, downloading its repository archive into ``cache_dir``
+    (default :func:`default_cache_dir`) unless a local source folder is given (``ccp_src``: CCP
+    repository root; ``cad_src``: the ``ClothingAttributeDataset`` folder; ``clothing_src``: the
+    clothing-dataset repository root).  Raises :class:`FetchError` when a download fails.
     """
     data_dir = Path(data_dir)
     if is_prepared(data_dir):
@@ -393,11 +473,14 @@ def prepare_data(
                 CAD_URL, f"cad-{CAD_COMMIT[:7]}", CAD_SUBDIR, cache_dir
             )
             print(f"CAD: {convert_cad(Path(src), data_dir)}", file=sys.stderr)
+        if not (data_dir / PREPARED_FILES["clothing"]).is_file():
+            src = clothing_src or _fetch_source(CLOTHING_URL, f"clothing-{CLOTHING_COMMIT[:7]}", "", cache_dir)
+            print(f"garments: {convert_clothing(Path(src), data_dir)}", file=sys.stderr)
     except FetchError as exc:
         raise FetchError(
             f"{exc}\nData directory (place the prepared data here): {data_dir.resolve()}"
             "\nLocal copies of the source repositories can be converted with "
-            "--ccp-src / --cad-src."
+            "--ccp-src / --cad-src / --clothing-src."
         ) from exc
     readme = data_dir / "README.md"
     if not readme.exists():
@@ -409,7 +492,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command line: ``python -m fashionkit.data.fetch --data-dir DIR``; returns the exit status."""
     parser = argparse.ArgumentParser(
         prog="python -m fashionkit.data.fetch",
-        description="Download the CCP and CAD datasets and convert them to the data layout.",
+        description="Download the CCP, CAD and clothing-dataset photos and convert them to the data layout.",
     )
     parser.add_argument(
         "--data-dir",
@@ -422,10 +505,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--cad-src", type=Path, default=None, help=f"local {CAD_SUBDIR} folder"
     )
+    parser.add_argument("--clothing-src", type=Path, default=None, help="local clothing-dataset repository root")
     args = parser.parse_args(argv)
     try:
         path = prepare_data(
-            args.data_dir, args.cache_dir, ccp_src=args.ccp_src, cad_src=args.cad_src
+            args.data_dir, args.cache_dir, ccp_src=args.ccp_src, cad_src=args.cad_src,
+            clothing_src=args.clothing_src,
         )
     except FetchError as exc:
         print(f"error: {exc}", file=sys.stderr)
