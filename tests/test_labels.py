@@ -1,4 +1,6 @@
+import csv
 import math
+from pathlib import Path
 
 import pytest
 
@@ -91,3 +93,37 @@ def test_cad_unknown_code_is_reported():
         labels.cad_labels({"sleevelength_GT": 4})
     with pytest.raises(UnknownLabelError, match="placket_GT"):
         labels.cad_labels({"placket_GT": 1.5})
+
+
+# ----------------------------------------------------------------------------- garments photographed alone
+CLOTHING = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "clothing" / "annotations.csv"
+
+
+@pytest.mark.parametrize("category, garment, decided", [
+    ("T-Shirt", "top", {"top_type": "t-shirt", "top_sleeve": "short"}),
+    ("Longsleeve", "top", {"top_sleeve": "long"}),      # a sweater or a long t-shirt: type open
+    ("Shirt", "top", {"top_type": "shirt"}),            # long or short sleeves: sleeve open
+    ("Polo", "top", {}),                                # a top, nothing more
+    ("Pants", "bottom", {"bottom_major": "pants"}),     # jeans or slacks: sub class open
+    ("Shorts", "bottom", {"bottom_major": "pants", "bottom_sub": "shorts"}),
+    ("Skirt", "bottom", {"bottom_major": "skirt", "bottom_sub": "skirt"}),
+])
+def test_a_garment_category_decides_only_its_own_heads(category, garment, decided):
+    out = labels.clothing_labels(category)
+    assert list(out) == label_columns()
+    assert {k: v for k, v in out.items() if v is not None} == decided
+    assert labels.clothing_garment(category) == garment
+    for key, value in decided.items():
+        assert value in get_head(key).names
+
+
+def test_an_unknown_garment_category_is_an_error_naming_it():
+    with pytest.raises(UnknownLabelError, match="'Hat'"):
+        labels.clothing_labels("Hat")
+
+
+@pytest.mark.skipif(not CLOTHING.is_file(), reason=f"no garment annotations at {CLOTHING}")
+def test_every_category_of_the_prepared_garments_has_a_rule():
+    categories = {row["label"] for row in csv.DictReader(open(CLOTHING, encoding="utf-8"))}
+    assert categories == set(labels.CLOTHING_RULES)
+    assert {labels.clothing_garment(c) for c in categories} == {"top", "bottom"}

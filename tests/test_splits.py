@@ -60,3 +60,24 @@ def test_a_photo_missing_from_the_table_is_an_error(real_splits):
     manifest, table = real_splits
     with pytest.raises(ValueError, match="not in the split table"):
         splits.attach_splits(manifest, table.iloc[1:])
+
+
+def test_contributor_splits_keep_each_contributor_in_one_split_at_the_shares(shared_data):
+    garments = pd.read_csv(shared_data / "clothing" / "annotations.csv")
+    split = splits.contributor_splits(garments["sender_id"], seed=0)
+    per_contributor = pd.Series(split).groupby(garments["sender_id"].to_numpy()).nunique()
+    assert per_contributor.max() == 1  # no contributor in two splits
+    shares = pd.Series(split).value_counts(normalize=True)
+    for name, share in splits.SPLIT_SHARES.items():
+        assert abs(shares[name] - share) < 0.01, shares.to_dict()
+    for category, frame in garments.groupby("label"):  # every category is in every split
+        assert set(split[frame.index]) == set(splits.SPLITS), category
+    assert (splits.contributor_splits(garments["sender_id"], seed=0) == split).all()  # deterministic
+
+
+def test_contributor_splits_follow_the_seed_among_equal_contributors():
+    senders = [1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10]
+    draws = {tuple(splits.contributor_splits(senders, seed=s)) for s in range(5)}
+    assert len(draws) > 1
+    for draw in draws:
+        assert draw.count("train") == 14 and {draw.count("val"), draw.count("test")} <= {2, 4}

@@ -32,6 +32,22 @@ CAD (one row of attributes.csv; codes as in the source README)
     collar" so the agreed neckline decides; 500 of 626 V-necklines are suit lapels, which
     the collar rule catches.
   * ``top_sleeve``: 1 -> sleeveless, 2 -> short, 3 -> long.
+
+Garments photographed alone (clothing-dataset; one category per photo, see
+:data:`CLOTHING_RULES`).  The category names one garment; a head gets a label only where the
+category decides it, judged by looking at random photos of each category (60 each of T-Shirt,
+Polo and Shorts, 12 of the others):
+  * ``T-Shirt``: a t-shirt with short sleeves (every one looked at).
+  * ``Longsleeve``: long sleeves; its type is open (long-sleeved t-shirts, sweaters, cardigans).
+  * ``Shirt``: a shirt; sleeves long or short, so the sleeve is open.
+  * ``Blouse``: a blouse; sleeves vary.
+  * ``Polo``: neither type (no class of the vocabulary; CAD has no polo category) nor sleeve
+    (mostly short, some long): it says only that a top is present.
+  * ``Pants``: pants; jeans, slacks and joggers alike, so the sub class is open; no length
+    (there is no body to measure the hem against).
+  * ``Shorts``: a bottom of the pants kind, as in CCP, sub class shorts; length open (some
+    reach the knee).
+  * ``Skirt``: skirt, sub class skirt; length open.
 """
 
 from __future__ import annotations
@@ -59,6 +75,19 @@ CAD_CODES = {
 }
 CAD_BINARY = {1: False, 2: True}
 CAD_PATTERNS = {"pattern_solid_GT": "solid", "pattern_stripe_GT": "stripe", "pattern_graphics_GT": "graphic"}
+
+
+# Garments photographed alone: category -> (the garment it is, the labels it decides).
+CLOTHING_RULES: dict[str, tuple[str, dict[str, str]]] = {
+    "T-Shirt": ("top", {"top_type": "t-shirt", "top_sleeve": "short"}),
+    "Longsleeve": ("top", {"top_sleeve": "long"}),
+    "Shirt": ("top", {"top_type": "shirt"}),
+    "Blouse": ("top", {"top_type": "blouse"}),
+    "Polo": ("top", {}),
+    "Pants": ("bottom", {"bottom_major": "pants"}),
+    "Shorts": ("bottom", {"bottom_major": "pants", "bottom_sub": "shorts"}),
+    "Skirt": ("bottom", {"bottom_major": "skirt", "bottom_sub": "skirt"}),
+}
 
 
 def empty_labels() -> Labels:
@@ -147,3 +176,22 @@ def cad_labels(row: Mapping) -> Labels:
 
     out["top_sleeve"] = _code(row, "sleevelength_GT", CAD_CODES["sleevelength_GT"])
     return out
+
+
+def clothing_garment(category: str) -> str:
+    """``"top"`` or ``"bottom"``: the one garment a photo of ``category`` shows."""
+    return _clothing_rule(category)[0]
+
+
+def clothing_labels(category: str) -> Labels:
+    """Labels of one garment photo from its category (every other head stays missing)."""
+    out = empty_labels()
+    out.update(_clothing_rule(category)[1])
+    return out
+
+
+def _clothing_rule(category: str) -> tuple[str, dict[str, str]]:
+    try:
+        return CLOTHING_RULES[category]
+    except KeyError:
+        raise UnknownLabelError(f"unknown garment category {category!r}; known: {', '.join(CLOTHING_RULES)}") from None

@@ -92,6 +92,31 @@ def assign_splits(manifest: pd.DataFrame, groups: np.ndarray, seed: int = 0) -> 
     return split
 
 
+#: Shares of the photos per split for sources split by contributor (the street sources' 14/3/3 folds).
+SPLIT_SHARES = {"train": 0.70, "val": 0.15, "test": 0.15}
+
+
+def contributor_splits(contributors, seed: int = 0, shares=SPLIT_SHARES) -> np.ndarray:
+    """Split name per photo such that one contributor's photos share a split.
+
+    A contributor's photos share a room, a background and a camera, so a contributor in train
+    and in test would let the test measure the room.  Contributors are very unequal (of 193 in
+    the garment photos, half gave two photos or fewer and four gave 240-285 each), so folds of
+    contributors miss the shares badly; instead each contributor, largest first (ties in an
+    order drawn with ``seed``), goes to the split furthest below its share of the photos.
+    """
+    contributors = np.asarray(contributors)
+    ids, sizes = np.unique(contributors, return_counts=True)
+    order = np.random.default_rng(seed).permutation(len(ids))
+    order = order[np.argsort(-sizes[order], kind="stable")]
+    total, count, split_of = len(contributors), dict.fromkeys(shares, 0), {}
+    for i in order:
+        name = max(shares, key=lambda k: shares[k] * total - count[k])
+        split_of[ids[i]] = name
+        count[name] += sizes[i]
+    return np.array([split_of[c] for c in contributors], dtype=object)
+
+
 def make_splits(manifest: pd.DataFrame, seed: int = 0, progress: bool = True) -> pd.DataFrame:
     """The split table ``source, image, group, split`` for a manifest (sorted, stable)."""
     manifest = manifest.sort_values(["source", "image"]).reset_index(drop=True)
