@@ -23,9 +23,9 @@ import yaml
 from fashionkit.data import labels
 from fashionkit.data.schema import heads, label_columns
 from fashionkit.training import train_gpu
-from fashionkit.vision import distributed
 from fashionkit.training.classifier import load_checkpoint
 from fashionkit.training.finetune import EpochSampler, _denominators, _shard_loss
+from fashionkit.vision import distributed
 from fashionkit.vision.features import load_features
 from fashionkit.vision.models import masked_cross_entropy
 

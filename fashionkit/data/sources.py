@@ -16,10 +16,10 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
+from fashionkit.data import labels
 from fashionkit.data.images import ImageProblem, image_size, scan_images
 from fashionkit.data.masks import FOOTWEAR, measure_length
 from fashionkit.data.schema import UnknownLabelError, heads, label_columns
-from fashionkit.data import labels
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ("ccp", "cad")

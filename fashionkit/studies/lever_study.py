@@ -46,9 +46,9 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from fashionkit.data import sources
 from fashionkit.data.schema import heads
 from fashionkit.data.sources import PROJECT_ROOT
-from fashionkit.data import sources
 from fashionkit.metrics.comparison import ablation_table, average_views, diff_verdict, format_ablation, paired_mean_diff
 from fashionkit.training import classifier
 from fashionkit.training.classifier import AttributeClassifier, encode_targets_np

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import yaml
 
-from fashionkit.data.sources import PROJECT_ROOT
 from fashionkit.data import sources
+from fashionkit.data.sources import PROJECT_ROOT
 from fashionkit.data.splits import read_splits
 from fashionkit.training.classifier import AttributeClassifier, save_checkpoint, split_digest
 from fashionkit.training.finetune import fit_on_images
