@@ -88,17 +88,17 @@ def test_recommending_in_an_embedding_and_joblib_round_trip(tmp_path):
 # ----------------------------------------------------------------------------- references
 def test_random_neighbours_are_distinct_never_the_query_and_seeded():
     q = np.arange(30)
-    a = recommender.random_neighbours(30, q, k=4, seed=3)
+    a = quality.random_neighbours(30, q, k=4, seed=3)
     assert a.shape == (30, 4)
     assert not (a == q[:, None]).any()
     assert all(len(set(row)) == 4 for row in a)
     assert a.min() >= 0 and a.max() <= 29
-    assert np.array_equal(a, recommender.random_neighbours(30, q, k=4, seed=3))
-    assert not np.array_equal(a, recommender.random_neighbours(30, q, k=4, seed=4))
-    everyone_else = recommender.random_neighbours(5, [2], k=4)  # k = n - 1: all the others
+    assert np.array_equal(a, quality.random_neighbours(30, q, k=4, seed=3))
+    assert not np.array_equal(a, quality.random_neighbours(30, q, k=4, seed=4))
+    everyone_else = quality.random_neighbours(5, [2], k=4)  # k = n - 1: all the others
     assert sorted(everyone_else[0]) == [0, 1, 3, 4]
     with pytest.raises(ValueError):
-        recommender.random_neighbours(5, [2], k=5)
+        quality.random_neighbours(5, [2], k=5)
 
 
 def test_label_vectors_one_hot_zero_for_missing_unknown_raises():
@@ -162,7 +162,7 @@ def test_recommendation_table_orders_spaces_as_expected():
     q = np.arange(n)
     by_labels = recommender.Recommender(k=4).fit(Xlab + rng.normal(scale=1e-3, size=Xlab.shape))
     _, nb_lab = by_labels.kneighbors(by_labels.vectors_, exclude=q)
-    table = quality.recommendation_table(labels, X, q, {"labels": nb_lab, "random": recommender.random_neighbours(n, q, 4)},
+    table = quality.recommendation_table(labels, X, q, {"labels": nb_lab, "random": quality.random_neighbours(n, q, 4)},
                                    TWO, n_boot=200, seed=1)
     assert list(table.index) == ["labels", "random"]
     assert list(table.columns) == ["top_type_%", "bottom_major_%", "mean_agreement_%", "ci_low_%", "ci_high_%",

@@ -28,7 +28,25 @@ import pandas as pd
 from fashionkit.data.schema import UnknownLabelError, get_head
 from fashionkit.data.validation import check_matrix
 from fashionkit.metrics.tables import interval
-from fashionkit.outfits.recommender import Recommender, heads_or_all, random_neighbours
+from fashionkit.outfits.recommender import Recommender, heads_or_all
+
+
+def random_neighbours(n_items: int, query_positions, k: int, seed: int = 0) -> np.ndarray:
+    """``(n_queries, k)`` positions: ``k`` distinct random items per query, never the query.
+
+    The chance level of every score.  Deterministic given ``seed``.
+    """
+    q = np.asarray(query_positions, dtype=np.int64)
+    if q.ndim != 1 or ((q < 0) | (q >= n_items)).any():
+        raise ValueError(f"query_positions must be a 1-D array of positions in 0..{n_items - 1}")
+    if not 1 <= k <= n_items - 1:
+        raise ValueError(f"k must be between 1 and n_items - 1 = {n_items - 1}; got {k}")
+    rng = np.random.default_rng(seed)
+    out = np.empty((len(q), k), dtype=np.int64)
+    for i, query in enumerate(q):
+        draw = rng.choice(n_items - 1, size=k, replace=False)
+        out[i] = draw + (draw >= query)  # skip over the query's own position
+    return out
 
 
 def _codes(labels: pd.DataFrame, head) -> np.ndarray:
