@@ -91,6 +91,12 @@ def test_no_module_is_over_the_size_limit():
     assert not long, f"modules over {MAX_LINES} lines: {long}"
 
 
+def test_the_tests_mirror_the_wings():
+    wings = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
+    folders = {p.name for p in (PROJECT / "tests").iterdir() if p.is_dir() and not p.name.startswith((".", "_"))}
+    assert folders == wings
+
+
 def test_every_wing_says_what_it_holds_and_may_import():
     for init in PACKAGE.glob("*/__init__.py"):
         doc = ast.get_docstring(ast.parse(init.read_text())) or ""
@@ -122,7 +128,7 @@ def test_no_import_circle_even_through_imports_inside_functions():
 
 def test_names_are_imported_from_where_they_are_defined():
     """No re-export: ``from fashionkit.x.y import name`` finds ``name`` defined in ``x/y.py`` (or a module)."""
-    sources = MODULES + sorted((PROJECT / "tests").glob("*.py"))
+    sources = MODULES + sorted((PROJECT / "tests").rglob("*.py"))
     wrong = []
     for path in sources:
         for module, names, _ in package_imports(path):

@@ -19,7 +19,7 @@ from PIL import Image, ImageFile
 
 from fashionkit.data.images import ImageProblem, ImageSkipWarning, image_size, load_image, scan_images
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 REAL_PHOTO = SHARED_DATA / "cad" / "images" / "000001.jpg"
 
 RED = (255, 0, 0)

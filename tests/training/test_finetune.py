@@ -14,7 +14,7 @@ from fashionkit.training.classifier import AttributeClassifier
 from fashionkit.training.finetune import EpochSampler, ImageDataset, count_blocks, fit_on_images, predict_images
 from fashionkit.vision.crops import WHOLE, ViewSpec
 
-CAD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cad"
+CAD = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cad"
 SIZE = (64, 48)
 CONFIG = {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5), "interpolation": "bicubic"}
 TINY = dict(backbone="tf_efficientnet_lite0", pretrained=False, epochs=2, probe_epochs=0, batch_size=4,

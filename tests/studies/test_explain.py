@@ -1,6 +1,6 @@
 """Grad-CAM ("where the model looked"): contract, side effects, and that the map follows evidence.
 
-Run: NO_ALBUMENTATIONS_UPDATE=1 HF_HUB_OFFLINE=1 .venv/bin/python -m pytest -q tests/test_explain.py
+Run: NO_ALBUMENTATIONS_UPDATE=1 HF_HUB_OFFLINE=1 .venv/bin/python -m pytest -q tests/studies/test_explain.py
 Offline, one thread, a few seconds: a random ``tf_efficientnet_lite0`` at 96x64 for the
 contract, the bundled ImageNet ``tf_efficientnet_lite2`` for the sanity checks.
 """
@@ -25,7 +25,7 @@ from fashionkit.vision.models import create_model
 
 torch.set_num_threads(1)
 TINY = "tf_efficientnet_lite0"
-PHOTO = Path(__file__).resolve().parents[1].parent / "shared/data/cad/images/000001.jpg"
+PHOTO = Path(__file__).resolve().parents[2].parent / "shared/data/cad/images/000001.jpg"
 H, W = 96, 64
 
 

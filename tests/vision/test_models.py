@@ -1,6 +1,6 @@
 """Models and the backbone split: shapes, forward vs cached-map path, masked loss, cache I/O.
 
-Run: NO_ALBUMENTATIONS_UPDATE=1 HF_HUB_OFFLINE=1 .venv/bin/python -m pytest tests/test_models.py -q
+Run: NO_ALBUMENTATIONS_UPDATE=1 HF_HUB_OFFLINE=1 .venv/bin/python -m pytest tests/vision/test_models.py -q
 Tiny and offline: ``tf_efficientnet_lite0`` with random weights at 64 px.
 """
 

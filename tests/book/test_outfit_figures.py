@@ -1,4 +1,4 @@
-"""Chapter 7 figures (fashionkit.book.style, outfit map section) on synthetic arrays and a few
+"""Chapter 7 figures (fashionkit.book.outfit_figures) on synthetic arrays and a few
 real photos: each returns a Figure with titles and labelled axes, the right number of
 panels / bars / photos, a deterministic thumbnail choice, and grey "unlabelled" points."""
 
@@ -21,7 +21,7 @@ from matplotlib.offsetbox import AnnotationBbox  # noqa: E402
 from fashionkit.book import outfit_figures
 from fashionkit.data.schema import heads
 
-IMAGES = Path(__file__).resolve().parents[2] / "shared" / "data" / "ccp" / "images"
+IMAGES = Path(__file__).resolve().parents[3] / "shared" / "data" / "ccp" / "images"
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""What chapter 5 glues for the book's pages (fashionkit.metrics.scores): the team's aims, the results
+"""What chapter 5 glues for the book's pages (fashionkit.book.report_tables, fashionkit.book.aims_table): the team's aims, the results
 tables and the sentences about them, on small hand-made tables with known answers."""
 
 import numpy as np

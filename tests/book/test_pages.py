@@ -14,7 +14,7 @@ import pytest
 
 from fashionkit.book import pages
 
-PROJECT = Path(__file__).resolve().parents[1]
+PROJECT = Path(__file__).resolve().parents[2]
 BOOK_SRC = PROJECT / "book"
 
 

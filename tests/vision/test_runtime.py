@@ -1,6 +1,6 @@
 """Inference engines (fashionkit.vision.runtime) and what the cache does with them, on real photos.
 
-Run: NO_ALBUMENTATIONS_UPDATE=1 HF_HUB_OFFLINE=1 .venv/bin/python -m pytest tests/test_runtime.py -q
+Run: NO_ALBUMENTATIONS_UPDATE=1 HF_HUB_OFFLINE=1 .venv/bin/python -m pytest tests/vision/test_runtime.py -q
 ONNX Runtime must give PyTorch's maps (to float tolerance), whatever the batch, and the same
 bits on every run; augmented views are only computed for the rows asked for.
 """

@@ -96,7 +96,7 @@ def test_cad_unknown_code_is_reported():
 
 
 # ----------------------------------------------------------------------------- garments photographed alone
-CLOTHING = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "clothing" / "annotations.csv"
+CLOTHING = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "clothing" / "annotations.csv"
 
 
 @pytest.mark.parametrize("category, garment, decided", [

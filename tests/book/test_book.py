@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 import yaml
 
-PROJECT = Path(__file__).resolve().parents[1]
+PROJECT = Path(__file__).resolve().parents[2]
 BOOK_SRC = PROJECT / "book"
 NOTEBOOK_SRC = PROJECT / "notebooks"
 BUILT = PROJECT / "build" / "book"

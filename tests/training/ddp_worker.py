@@ -1,8 +1,8 @@
-"""Run by ``tests/test_distributed.py`` under ``torchrun`` (two gloo processes) and in the test
+"""Run by ``tests/training/test_distributed.py`` under ``torchrun`` (two gloo processes) and in the test
 process: a sharded feature extraction, then :mod:`fashionkit.training.train_gpu`, recording the epoch
 draws each process's sampler handed its loader.
 
-    python -m torch.distributed.run --standalone --nproc_per_node 2 tests/ddp_worker.py PARAMS OUT
+    python -m torch.distributed.run --standalone --nproc_per_node 2 tests/training/ddp_worker.py PARAMS OUT
 
 The launcher was measured against ``torch.multiprocessing`` spawning the two processes and
 against two plain subprocesses given ``torchrun``'s environment by hand: on the 2-core test

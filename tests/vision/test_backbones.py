@@ -1,6 +1,6 @@
 """Backbones: torchvision shim, bundled ImageNet weights, real-photo recognition, hub errors.
 
-Run: NO_ALBUMENTATIONS_UPDATE=1 HF_HUB_OFFLINE=1 .venv/bin/python -m pytest tests/test_backbones.py -q
+Run: NO_ALBUMENTATIONS_UPDATE=1 HF_HUB_OFFLINE=1 .venv/bin/python -m pytest tests/vision/test_backbones.py -q
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import fashionkit  # noqa: F401  (first: installs the torchvision shim where nee
 
 torch.set_num_threads(2)
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 # 12 photos, evenly spaced over each dataset (no hand picking): CCP 0001..1751, CAD 000001..001551.
 PHOTOS = [DATA / "ccp" / "images" / f"{i:04d}.jpg" for i in range(1, 2099, 350)] + [
     DATA / "cad" / "images" / f"{i:06d}.jpg" for i in range(1, 1857, 310)
@@ -126,7 +126,7 @@ def test_shim_inert_where_ops_already_exist():
         print("inert")
         """
     )
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]

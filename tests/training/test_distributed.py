@@ -1,6 +1,6 @@
 """The GPU profile under ``torchrun``: two gloo processes on CPU against one process.
 
-One ``torchrun --standalone --nproc_per_node 2`` run of ``tests/ddp_worker.py`` (a sharded
+One ``torchrun --standalone --nproc_per_node 2`` run of ``tests/training/ddp_worker.py`` (a sharded
 feature extraction, then ``python -m fashionkit.training.train_gpu``'s main on 32 CAD photos, tiny
 model, 2 epochs) is shared by the assertions; the single-process reference runs the same
 worker code in this process meanwhile.
@@ -29,7 +29,7 @@ from fashionkit.vision import distributed
 from fashionkit.vision.features import load_features
 from fashionkit.vision.models import masked_cross_entropy
 
-PROJECT = Path(__file__).resolve().parents[1]
+PROJECT = Path(__file__).resolve().parents[2]
 CAD = PROJECT.parent / "shared" / "data" / "cad"
 sys.path.insert(0, str(Path(__file__).parent))
 import ddp_worker  # noqa: E402

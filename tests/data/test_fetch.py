@@ -23,7 +23,7 @@ from fashionkit.data.fetch import (
     prepare_data,
 )
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 RAW = SHARED / "raw-sample"
 
 needs_shared = pytest.mark.skipif(
