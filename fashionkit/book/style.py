@@ -34,8 +34,8 @@ from fashionkit.book.fonts import bundled_korean_ttf
 from fashionkit.data.images import load_image
 
 SPLIT_COLORS = {"train": "#4C72B0", "val": "#DD8452", "test": "#55A868", "all": "#8172B3"}
-SOURCE_COLORS = {"ccp": "#4C72B0", "cad": "#C44E52"}
-SOURCE_NAMES = {"ccp": "CCP", "cad": "CAD"}
+SOURCE_COLORS = {"ccp": "#4C72B0", "cad": "#C44E52", "clothing": "#937860"}
+SOURCE_NAMES = {"ccp": "CCP", "cad": "CAD", "clothing": "garments"}
 MASK_COLORS = {1: (1.0, 0.35, 0.0), 2: (0.1, 0.45, 1.0)}  # garment orange, footwear blue
 ROW_COLORS = {"head": "#2ca02c", "hem": "#d62728", "sole": "#1f77b4"}
 _CJK_HINTS = ("cjk", "nanum", "malgun", "gothic", "batang", "gulim", "dotum", "unfonts", "baekmuk")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from fashionkit.data.labels import CLOTHING_RULES, clothing_garment
 from fashionkit.data.schema import HEADS, Head, get_head, heads
 
 SPLIT_ORDER = ("train", "val", "test", "all")
@@ -35,6 +36,14 @@ def _sources(head: Head, frame: pd.DataFrame) -> list[str]:
         return ["-"]
     present = set(frame["source"])
     return [s for s in head.sources if s in present]
+
+
+def _photos_of(head: Head, frame: pd.DataFrame, source: str) -> pd.DataFrame:
+    """The photos of ``source`` that could carry ``head``'s label: for the garments, those of its garment."""
+    part = frame[frame["source"] == source]
+    if source == "clothing":
+        part = part[part["tags"].map(clothing_garment) == head.model]
+    return part
 
 
 def _split_names(frame: pd.DataFrame) -> list[str]:
@@ -131,12 +140,13 @@ def missing_rates(manifest: pd.DataFrame) -> pd.DataFrame:
     """Per head and labelling source: photos, labelled, missing and % missing.
 
     Only (head, source) pairs where the source labels the head are listed: a CAD photo
-    without a bottom label is not "missing" one, CAD has no bottoms.
+    without a bottom label is not "missing" one, CAD has no bottoms.  Likewise a garment photo
+    counts only for the heads of its own garment (a skirt does not miss a top type).
     """
     rows = []
     for head in heads():
         for source in _sources(head, manifest):
-            values = manifest.loc[manifest["source"] == source, head.key]
+            values = _photos_of(head, manifest, source)[head.key]
             n, labelled = len(values), int(values.notna().sum())
             rows.append((head.key, head.en, source, n, labelled, n - labelled,
                          100.0 * (n - labelled) / n if n else np.nan))
@@ -343,3 +353,34 @@ def conflicting_groups(manifest: pd.DataFrame, head: str, n: int = 4) -> pd.Data
     picked = multi[disagree.astype(bool)].sort_values(["source", "group", "image"])
     keys = picked[["source", "group"]].drop_duplicates().head(n)
     return picked.merge(keys, on=["source", "group"]).reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------- garments photographed alone
+def garment_rules_table() -> pd.DataFrame:
+    """Each garment category: the garment it shows and the label it gives each head (blank: left missing)."""
+    keys = [h.key for h in heads() if "clothing" in h.sources]
+    rows = [{"category": c, "garment": g, **{get_head(k).en: labels.get(k, "") for k in keys}}
+            for c, (g, labels) in CLOTHING_RULES.items()]
+    return pd.DataFrame(rows).set_index("category")
+
+
+def garment_counts(manifest: pd.DataFrame) -> pd.DataFrame:
+    """Garment photos per category and split, with the contributors behind them."""
+    part = manifest[manifest["source"] == "clothing"].assign(split=lambda f: _splits(f))
+    photos = part.pivot_table(index="tags", columns="split", values="image", aggfunc="size", fill_value=0)
+    photos = photos[[s for s in SPLIT_ORDER if s in photos.columns]]
+    photos["total"] = photos.sum(axis=1)
+    photos["contributors"] = part.groupby("tags")["contributor"].nunique()
+    order = [c for c in CLOTHING_RULES if c in photos.index]
+    return photos.loc[order].rename_axis("category")
+
+
+def contributor_summary(manifest: pd.DataFrame) -> pd.DataFrame:
+    """Per split: garment photos, contributors, and photos per contributor (median, largest)."""
+    part = manifest[manifest["source"] == "clothing"].assign(split=lambda f: _splits(f))
+    per = part.groupby(["split", "contributor"]).size()
+    out = pd.DataFrame({"photos": part.groupby("split").size(),
+                        "contributors": per.groupby(level="split").size(),
+                        "median photos per contributor": per.groupby(level="split").median(),
+                        "largest contributor": per.groupby(level="split").max()})
+    return out.reindex([s for s in SPLIT_ORDER if s in out.index])

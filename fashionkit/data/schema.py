@@ -77,9 +77,10 @@ HEADS: tuple[Head, ...] = (
     Head(
         "top_type", "top", "top type", "상의 종류",
         (_c("blouse", "blouse", "블라우스"), _c("shirt", "shirt", "셔츠"), _c("t-shirt", "t-shirt", "티셔츠")),
-        sources=("ccp", "cad"),
-        note="CCP: exactly one of the blouse/shirt/t-shirt tags; CAD: category shirt or t-shirt. "
-        "Other tops (sweater, top, coat ...) are left unlabelled, not lumped into 'other'.",
+        sources=("ccp", "cad", "clothing"),
+        note="CCP: exactly one of the blouse/shirt/t-shirt tags; CAD: category shirt or t-shirt; garments: "
+        "category T-Shirt, Shirt or Blouse. Other tops (sweater, top, coat, polo ...) are left unlabelled, "
+        "not lumped into 'other'.",
     ),
     Head(
         "top_pattern", "top", "top pattern", "상의 패턴",
@@ -106,15 +107,15 @@ HEADS: tuple[Head, ...] = (
         "top_sleeve", "top", "sleeve length", "소매기장",
         (_c("long", "long", "긴팔"), _c("short", "short", "반팔"), _c("sleeveless", "sleeveless", "민소매")),
         no_data=(_c("three-quarter", "3/4 sleeve", "7부"),),
-        sources=("cad",),
-        note="CAD sleevelength. No source labels 3/4 sleeves.",
+        sources=("cad", "clothing"),
+        note="CAD sleevelength; garments: T-Shirt short, Longsleeve long. No source labels 3/4 sleeves.",
     ),
     Head(
         "bottom_major", "bottom", "bottom class", "하의 대분류",
         (_c("pants", "pants", "바지"), _c("skirt", "skirt", "치마")),
-        sources=("ccp",),
+        sources=("ccp", "clothing"),
         note="CCP: pants/jeans/shorts/leggings tags = pants, skirt = skirt; photos with a one-piece "
-        "(dress, romper) or with both kinds are left unlabelled.",
+        "(dress, romper) or with both kinds are left unlabelled. Garments: Pants and Shorts = pants, Skirt = skirt.",
     ),
     Head(
         "bottom_sub", "bottom", "bottom sub class", "하의 소분류",
@@ -122,9 +123,10 @@ HEADS: tuple[Head, ...] = (
          _c("shorts", "shorts", "반바지"), _c("leggings", "leggings", "레깅스"),
          _c("skirt", "skirt (any)", "치마")),
         no_data=(_c("flare-skirt", "flare skirt", "플레어"), _c("pencil-skirt", "pencil skirt", "H라인")),
-        sources=("ccp",),
+        sources=("ccp", "clothing"),
         note="CCP: exactly one of the jeans/pants/shorts/leggings/skirt tags; 'pants' means pants that "
-        "are not jeans, shorts or leggings. No source names skirt shapes.",
+        "are not jeans, shorts or leggings. Garments: Shorts and Skirt (Pants cannot tell jeans from slacks). "
+        "No source names skirt shapes.",
     ),
     Head(
         "bottom_length", "bottom", "bottom length", "하의 기장",

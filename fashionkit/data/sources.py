@@ -1,6 +1,6 @@
-"""Read the two sources into one manifest: a row per photo with every head's label.
+"""Read the three sources into one manifest: a row per photo with every head's label.
 
-The data root holds ``ccp/`` and ``cad/`` in the layout of the prepared data (see
+The data root holds ``ccp/``, ``cad/`` and ``clothing/`` in the layout of the prepared data (see
 :mod:`fashionkit.data.fetch`).  Nothing here writes into it.  Problems met on the way (bad
 image files, unknown tags, unmeasurable lengths) are collected in a problems table, each
 with a reason, and never dropped silently.
@@ -22,7 +22,11 @@ from fashionkit.data.masks import FOOTWEAR, measure_length
 from fashionkit.data.schema import UnknownLabelError, heads, label_columns
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-SOURCES = ("ccp", "cad")
+SOURCES = ("ccp", "cad", "clothing")
+#: The sources the models learn from (chapters 2-7: a model's rows, :func:`model_rows`).  The garment
+#: photos are read, labelled and split (chapter 1) but not learned from yet: how a model reads a
+#: garment photographed alone (its box, whether a top or a bottom is in the photo) is still open.
+LEARNED_SOURCES = ("ccp", "cad")
 PROBLEM_COLUMNS = ["source", "image", "kind", "reason"]
 
 
@@ -40,7 +44,8 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     root = Path(data_dir) if data_dir not in (None, "") else default_data_dir()
     if not root.is_absolute():
         root = PROJECT_ROOT / root
-    missing = [p for p in ("ccp/annotations.csv", "cad/attributes.csv") if not (root / p).is_file()]
+    missing = [p for p in ("ccp/annotations.csv", "cad/attributes.csv", "clothing/annotations.csv")
+               if not (root / p).is_file()]
     if missing:
         raise FileNotFoundError(
             f"data root {root} lacks {', '.join(missing)}; run `make data` to download and "
@@ -109,6 +114,28 @@ def read_cad(root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.DataFrame(rows), _problem_frame(problems)
 
 
+def read_clothing(root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Garments photographed alone: the labels their category decides
+    (:data:`fashionkit.data.labels.CLOTHING_RULES`) and the contributor of each photo.
+
+    An unknown category is an error naming it: a rule must be written for it first.
+    """
+    path = root / "clothing" / "annotations.csv"
+    ann = pd.read_csv(path, dtype={"image": str, "label": str})
+    unknown = sorted(set(ann["label"]) - set(labels.CLOTHING_RULES))
+    if unknown:
+        raise UnknownLabelError(f"{path}: unknown garment categories {', '.join(map(repr, unknown))}; "
+                                f"known: {', '.join(labels.CLOTHING_RULES)} (fashionkit.data.labels)")
+    rows = []
+    for rec in ann.itertuples(index=False):
+        row = {"source": "clothing", "image": rec.image, "annotation": "category", "width": rec.width,
+               "height": rec.height, "tags": rec.label, "contributor": int(rec.sender_id)}
+        row.update(labels.clothing_labels(rec.label))
+        row["outfit"] = False
+        rows.append(row)
+    return pd.DataFrame(rows), _problem_frame([])
+
+
 def image_path(root: Path, source: str, image: str) -> Path:
     return root / source / "images" / image
 
@@ -116,7 +143,7 @@ def image_path(root: Path, source: str, image: str) -> Path:
 def build_manifest(
     data_dir=None, check_images: bool = True, measure_lengths: bool = True, progress: bool = True
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """All photos of both sources: ``(manifest, problems)``.
+    """All photos of the three sources: ``(manifest, problems)``.
 
     Photos whose file cannot be read are kept out of the manifest and listed in
     ``problems`` with their reason; everything else stays in, labelled or not.
@@ -124,9 +151,12 @@ def build_manifest(
     root = resolve_data_dir(data_dir)
     ccp, ccp_problems = read_ccp(root, measure_lengths, progress)
     cad, cad_problems = read_cad(root)
-    manifest = pd.concat([ccp, cad], ignore_index=True)
+    garments, garment_problems = read_clothing(root)
+    manifest = pd.concat([ccp, cad, garments], ignore_index=True)
+    manifest["contributor"] = pd.array(manifest["contributor"] if "contributor" in manifest else [pd.NA] * len(manifest),
+                                       dtype="Int64")  # garment photos only
     manifest["path"] = [str(image_path(root, s, i)) for s, i in zip(manifest.source, manifest.image)]
-    problems = [ccp_problems, cad_problems]
+    problems = [ccp_problems, cad_problems, garment_problems]
     if check_images:
         good, bad = scan_images(manifest["path"].map(Path).tolist(), progress=progress)
         good = {str(p) for p in good}
@@ -154,7 +184,8 @@ def load_manifest(path, limit_per_split: int | None = None) -> pd.DataFrame:
 
 
 def model_sources(model: str) -> tuple[str, ...]:
-    return tuple(sorted({s for h in heads(model) for s in h.sources}))
+    """The sources a model learns from: those labelling its heads, among :data:`LEARNED_SOURCES`."""
+    return tuple(sorted({s for h in heads(model) for s in h.sources if s in LEARNED_SOURCES}))
 
 
 def model_rows(manifest: pd.DataFrame, model: str) -> np.ndarray:

@@ -3,9 +3,12 @@
 Identical photos appear twice in the sources (CAD group photos where each row describes
 a different person, one CCP pair).  If one copy sat in train and the other in test, the
 test would measure memory, not recognition, so copies share a *group* and a group
-shares a split.  Within each source the split is stratified on the labels whose classes
-are rarest, with scikit-learn's ``StratifiedGroupKFold`` over 20 folds: 3 folds test,
-3 folds validation, 14 train (70 / 15 / 15).
+shares a split.  Within each street source the split is stratified on the labels whose
+classes are rarest, with scikit-learn's ``StratifiedGroupKFold`` over 20 folds: 3 folds
+test, 3 folds validation, 14 train (70 / 15 / 15).  The garment photos are grouped by
+contributor instead (:func:`contributor_splits`): one contributor's photos share a room, a
+background and a camera.  Each source is split on its own, so adding one leaves the
+others' rows as they were.
 """
 
 from __future__ import annotations
@@ -92,6 +95,8 @@ def assign_splits(manifest: pd.DataFrame, groups: np.ndarray, seed: int = 0) -> 
     return split
 
 
+#: Sources whose photos are grouped, and split, by contributor.
+BY_CONTRIBUTOR = ("clothing",)
 #: Shares of the photos per split for sources split by contributor (the street sources' 14/3/3 folds).
 SPLIT_SHARES = {"train": 0.70, "val": 0.15, "test": 0.15}
 
@@ -123,12 +128,20 @@ def make_splits(manifest: pd.DataFrame, seed: int = 0, progress: bool = True) ->
     groups = np.empty(len(manifest), dtype=int)
     offset = 0
     for source, frame in manifest.groupby("source", sort=True):
-        g = duplicate_groups(fingerprints(frame["path"].tolist(), progress))
+        if source in BY_CONTRIBUTOR:
+            g = np.unique(frame["contributor"].to_numpy(), return_inverse=True)[1]
+        else:
+            g = duplicate_groups(fingerprints(frame["path"].tolist(), progress))
         groups[frame.index] = g + offset
         offset += g.max() + 1
     table = manifest[["source", "image"]].copy()
     table["group"] = groups
-    table["split"] = assign_splits(manifest, groups, seed)
+    street = ~manifest["source"].isin(BY_CONTRIBUTOR)
+    table["split"] = pd.Series(dtype="object")
+    table.loc[street, "split"] = assign_splits(manifest[street], groups[street.to_numpy()], seed)
+    for source in BY_CONTRIBUTOR:
+        rows = manifest["source"] == source
+        table.loc[rows, "split"] = contributor_splits(manifest.loc[rows, "contributor"], seed)
     return table
 
 

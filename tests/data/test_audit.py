@@ -246,3 +246,40 @@ def test_korean_is_drawn_with_the_bundled_font_on_any_machine(manifest):
     used = font_manager.findfont(font_manager.FontProperties(family=plt.rcParams["font.family"]))
     assert "Nanum" in used or any(h in used.lower() for h in style._CJK_HINTS)
     plt.close("all")
+
+
+@pytest.fixture
+def with_garments(manifest) -> pd.DataFrame:
+    """The hand-made manifest plus five garment photos of two contributors."""
+    from fashionkit.data.labels import clothing_labels
+
+    def garment(image, category, split, contributor):
+        row = _row("clothing", image, split, 200 + contributor, **clothing_labels(category))
+        return {**row, "tags": category, "annotation": "category", "contributor": contributor}
+
+    extra = pd.DataFrame([garment("g0.jpg", "T-Shirt", "train", 1), garment("g1.jpg", "Longsleeve", "train", 1),
+                          garment("g2.jpg", "Skirt", "train", 1), garment("g3.jpg", "Pants", "test", 2),
+                          garment("g4.jpg", "T-Shirt", "test", 2)])
+    return pd.concat([manifest, extra.astype({c: "string" for c in label_columns()})], ignore_index=True)
+
+
+def test_a_garment_photo_misses_only_its_own_garments_labels(with_garments):
+    rates = audit.missing_rates(with_garments).set_index(["head", "source"])
+    # three top photos (the skirt and the pants are not counted), one without a type: the long sleeve
+    assert rates.loc[("top_type", "clothing"), ["photos", "missing"]].tolist() == [3, 1]
+    assert rates.loc[("top_sleeve", "clothing"), ["photos", "missing"]].tolist() == [3, 0]
+    # two bottom photos; the pants leave the sub class open (jeans or slacks)
+    assert rates.loc[("bottom_sub", "clothing"), ["photos", "missing"]].tolist() == [2, 1]
+    assert ("top_neck", "clothing") not in rates.index  # no category decides the neck
+
+
+def test_garment_tables(with_garments):
+    rules = audit.garment_rules_table()
+    assert rules.loc["T-Shirt", "top type"] == "t-shirt" and rules.loc["Polo"].drop("garment").eq("").all()
+    assert rules.loc["Pants", "bottom sub class"] == "" and rules.loc["Skirt", "garment"] == "bottom"
+    counts = audit.garment_counts(with_garments)
+    assert counts.loc["T-Shirt", ["train", "test", "total", "contributors"]].tolist() == [1, 1, 2, 2]
+    assert list(counts.index) == ["T-Shirt", "Longsleeve", "Pants", "Skirt"]  # the rules' order
+    people = audit.contributor_summary(with_garments)
+    assert people.loc["train", ["photos", "contributors", "largest contributor"]].tolist() == [3, 1, 3]
+    assert people.loc["test", "contributors"] == 1
