@@ -29,7 +29,7 @@ def read_targets(path=TARGETS_YAML) -> dict[str, dict[str, float]]:
 
 
 def above_majority(table: pd.DataFrame) -> pd.Series:
-    """Per row of a test table (:func:`report_table`, :func:`group_table`): whether the whole TTA
+    """Per row of a test table (:func:`~fashionkit.book.report_tables.report_table`, ``group_table``): whether the whole TTA
     interval lies above the majority baseline, i.e. the model beats it beyond noise."""
     return table["tta_ci_low_%"] > table["majority_%"]
 
@@ -110,7 +110,7 @@ def shortfall_table(metrics: pd.DataFrame, targets: Mapping[str, Mapping[str, fl
     ``metrics`` is chapter 5's test table (``test_metrics.csv``, index or column ``head``);
     ``targets`` ``{"accuracy": {head: %}, "macro_f1": {head: %}}`` (``params/targets.yaml``);
     ``ceiling`` the accuracy the labels allow per head (chapter 6's confident-learning
-    estimate); ``ablation`` chapters 3-4's :func:`ablation_table` rows (every lever against
+    estimate); ``ablation`` chapters 3-4's :func:`~fashionkit.metrics.comparison.ablation_table` rows (every lever against
     the reference on validation).  The ``why`` column is built from those numbers only:
     whether the aim lies inside the test interval, whether the labels allow it, and whether
     any lever beat the reference beyond noise.
@@ -177,7 +177,7 @@ def test_short_answer(table: pd.DataFrame, aims: Mapping[str, float] | None = No
 
 def validation_short_answer(table: pd.DataFrame, ablation: pd.DataFrame | None = None) -> str:
     """Chapters 3-4's one-line answer: from the validation table (fractions ``accuracy``,
-    ``majority``; index the head keys) and the ablation (:func:`ablation_table`)."""
+    ``majority``; index the head keys) and the ablation (:func:`~fashionkit.metrics.comparison.ablation_table`)."""
     names = {k: get_head(k).en for k in table.index}
     margin = 100 * (table["accuracy"] - table["majority"])
     text = (f"on validation the model beats always answering the majority class on {int((margin > 0).sum())} of "

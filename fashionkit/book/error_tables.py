@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from fashionkit.book.tables import proba_string
 from fashionkit.data.schema import Head
-from fashionkit.metrics.tables import proba_string
 
 
 # ------------------------------------------------------------- error gallery (chapter 6)

@@ -49,7 +49,7 @@ def training_curves(history: pd.DataFrame, lr_trace: pd.DataFrame, title: str):
 
 def confusion_heatmap(counts, classes: Sequence[str], title: str, normalize: bool = True,
                       head: str | None = None, lang: str = "en"):
-    """Heatmap of a confusion matrix (``evaluate.confusion``: rows = true class).
+    """Heatmap of a confusion matrix (``fashionkit.metrics.scores.confusion``: rows = true class).
 
     ``normalize=True`` colours cells by % of the true class's photos (each row sums to
     100) and annotates "% (photos)"; ``False`` colours by photos.  With ``head`` the
@@ -90,7 +90,7 @@ def confusion_heatmap(counts, classes: Sequence[str], title: str, normalize: boo
 
 
 def reliability_diagram(tables: Mapping[str, pd.DataFrame], title: str):
-    """Accuracy against confidence per bin, one line per table (``evaluate.reliability_table``).
+    """Accuracy against confidence per bin, one line per table (``fashionkit.metrics.calibration.reliability_table``).
 
     Marker area grows with the bin's photos; the dashed diagonal is perfect calibration.
     The legend gives each table's expected calibration error (points of %).
@@ -120,7 +120,7 @@ def reliability_diagram(tables: Mapping[str, pd.DataFrame], title: str):
 
 
 def confusion_panels(counts: dict, title: str, ncols: int = 3, lang: str = "en"):
-    """One heatmap panel per head of ``{head: evaluate.confusion counts}``, sharing a colour bar.
+    """One heatmap panel per head of ``{head: fashionkit.metrics.scores.confusion counts}``, sharing a colour bar.
 
     Cells are coloured by % of the true class's photos (each row sums to 100) and annotated
     "% (photos)", as :func:`fashionkit.book.model_figures.confusion_heatmap` draws a single head; each
@@ -159,7 +159,7 @@ def confusion_panels(counts: dict, title: str, ncols: int = 3, lang: str = "en")
 
 
 def accuracy_figure(table: pd.DataFrame, title: str = "Test accuracy per head", aims: Mapping[str, float] | None = None):
-    """Test accuracy per head (``evaluate.report_table``): TTA with its 95% bootstrap
+    """Test accuracy per head (``fashionkit.book.report_tables.report_table``): TTA with its 95% bootstrap
     interval, plain, the majority and class-prior baselines, the study's figure and, given
     ``aims`` (``{head key: %}``, ``params/targets.yaml``), the team's aim per head."""
     t = table.iloc[::-1]
@@ -211,7 +211,7 @@ def _mark_panel(ax, ok: bool | None) -> None:
 
 def prediction_gallery(picks: pd.DataFrame, head: str, paths: Mapping[str, str] | pd.Series, title: str = "",
                        thumb: int = 192, per_line: int = 2):
-    """Gallery of one head's picks (``evaluate.gallery_picks``): a row of mistakes (red
+    """Gallery of one head's picks (``fashionkit.book.error_tables.gallery_picks``): a row of mistakes (red
     frame) over a row of correct answers (green frame).  Each photo is titled with the true
     and predicted class (English display names), the answer's probability and every
     class's probability; ``paths`` maps an image name to its file."""

@@ -8,7 +8,7 @@ to no chapter, so ``make book`` copies ``book/`` into ``build/book/`` and then r
 
 which replaces the placeholder line ``<!-- fashionkit:run-times -->`` of the copied
 ``reproducibility.md`` with a table of each executed notebook's papermill wall time (in the
-book's one table style, :func:`fashionkit.metrics.tables.show`) and a list of package versions.
+book's one table style, :func:`fashionkit.book.tables.show`) and a list of package versions.
 The sources in ``book/`` keep their placeholder.  A missing or repeated placeholder, or a
 notebook that cannot be read, stops the run with an error that names the file.
 """
@@ -29,8 +29,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from fashionkit.book.tables import show
 from fashionkit.data.sources import PROJECT_ROOT
-from fashionkit.metrics.tables import show
 
 PAGE = "reproducibility.md"
 PLACEHOLDER = "<!-- fashionkit:run-times -->"
@@ -174,9 +174,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         written = fill_book(args.book_dir, args.notebooks)
     except BookPagesError as exc:
-        print(f"bookpages: error: {exc}", file=sys.stderr)
+        print(f"fashionkit.book.pages: error: {exc}", file=sys.stderr)
         return 1
-    print(f"bookpages: filled {written}")
+    print(f"fashionkit.book.pages: filled {written}")
     return 0
 
 

@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 
 from fashionkit.book.aims_table import above_majority, joined_names, target_comparison
+from fashionkit.book.tables import interval
 from fashionkit.data.schema import Head, get_head
 from fashionkit.metrics.calibration import apply_temperature, expected_calibration_error, fit_temperature, nll
-from fashionkit.metrics.comparison import paired_bootstrap_diff, tta_verdict
+from fashionkit.metrics.comparison import paired_bootstrap_diff
 from fashionkit.metrics.scores import STUDY_ACCURACY, bootstrap_ci, head_scores, prior_baseline
-from fashionkit.metrics.tables import interval
 
 
 def _has_labels(y) -> bool:
@@ -282,3 +282,26 @@ def split_note(meta: Mapping) -> str:
         bits.append(f"**Smoke run:** at most {meta['limit_per_split']} photos per split were read "
                     "(`limit_per_split`), so these numbers do not describe a full evaluation.")
     return " ".join(bits)
+
+
+def paired_verdict(diff_ci: tuple[float, float, float], name_a: str = "plain", name_b: str = "TTA") -> str:
+    """A sentence for :func:`paired_bootstrap_diff`'s ``(diff, lo, hi)`` (fractions)."""
+    diff, lo, hi = diff_ci
+    span = f"{100 * diff:+.1f} points (bootstrap CI {100 * lo:+.1f} to {100 * hi:+.1f})"
+    if lo > 0:
+        return f"{name_b} is more accurate than {name_a}: {span}."
+    if hi < 0:
+        return f"{name_b} is less accurate than {name_a}: {span}."
+    return f"no clear difference between {name_b} and {name_a}: {span}, the interval includes 0."
+
+
+def tta_verdict(diff_ci: tuple[float, float, float]) -> str:
+    """One word for :func:`paired_bootstrap_diff`'s ``(diff, lo, hi)`` of TTA minus plain.
+
+    ``"helped"`` (interval above 0), ``"hurt"`` (below 0), ``"within noise"`` (it includes
+    0) or ``"no data"``; :func:`paired_verdict` gives the sentence.
+    """
+    diff, lo, hi = diff_ci
+    if not np.isfinite(diff):
+        return "no data"
+    return "helped" if lo > 0 else "hurt" if hi < 0 else "within noise"

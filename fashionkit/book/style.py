@@ -14,8 +14,8 @@ expression, or Jupyter shows it twice).
 NanumGothic from the pinned ``koreanize-matplotlib`` package; where neither loads it falls
 back to English with a warning (matplotlib would draw empty boxes instead).
 
-Imports: matplotlib, seaborn, numpy, pandas, PIL, :mod:`fashionkit.data.schema` and
-:func:`fashionkit.data.images.load_image` (which imports nothing of ours).
+Imports: matplotlib, seaborn, numpy, PIL, :mod:`fashionkit.book.fonts` and
+:func:`fashionkit.data.images.load_image`.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 The data root holds ``ccp/``, ``cad/`` and ``clothing/`` in the layout of the prepared data (see
 :mod:`fashionkit.data.fetch`).  Nothing here writes into it.  Problems met on the way (bad
 image files, unknown tags, unmeasurable lengths) are collected in a problems table, each
-with a reason, and never dropped silently.
+with a reason, and never dropped silently.  The manifest file chapter 1 writes is read back by
+:func:`load_manifest`; :func:`model_rows`, :func:`labelled` and :func:`split_positions` pick a
+model's photos from it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Checks the estimators share (no torch): is it fitted, is this a usable matrix.
 
 They live apart from the estimators (:mod:`fashionkit.training.classifier`, :mod:`fashionkit.outfits.embed`,
-which re-export them) so that modules without torch -- the recommender the command line
+which import them) so that modules without torch -- the recommender the command line
 loads, :mod:`fashionkit.outfits.recommender` -- can use them.
 """
 

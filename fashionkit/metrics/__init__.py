@@ -2,8 +2,7 @@
 
 * ``scores``: accuracy, macro-F1, balanced accuracy, the majority baseline, bootstrap intervals, confusions;
 * ``calibration``: reliability tables, ECE, negative log-likelihood, temperature scaling;
-* ``comparison``: the mean of several views, paired bootstrap differences, verdicts, the ablation table;
-* ``tables``: how a number is written (percentages, intervals, probabilities) and the styled table a page shows.
+* ``comparison``: the mean of several views, paired bootstrap differences, the verdict rule, the ablation table.
 
 May import: ``data``, ``vision`` (it uses neither model nor file; only ``data.schema``).
 """

@@ -11,7 +11,7 @@ import pandas as pd
 
 from fashionkit.metrics.scores import labelled_pairs
 
-# ----------------------------------------------------------------------------- errors, calibration, TTA
+# ----------------------------------------------------------------------------- calibration
 
 _EPS = 1e-12  # probabilities are clipped to [_EPS, 1] before a log
 

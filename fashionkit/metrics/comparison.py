@@ -73,32 +73,6 @@ def diff_verdict(diff: float, lo: float, hi: float) -> str:
     return "no data" if not np.isfinite(diff) else "better" if lo > 0 else "worse" if hi < 0 else "within noise"
 
 
-def paired_verdict(diff_ci: tuple[float, float, float], name_a: str = "plain", name_b: str = "TTA") -> str:
-    """A sentence for :func:`paired_bootstrap_diff`'s ``(diff, lo, hi)`` (fractions)."""
-    diff, lo, hi = diff_ci
-    span = f"{100 * diff:+.1f} points (bootstrap CI {100 * lo:+.1f} to {100 * hi:+.1f})"
-    if lo > 0:
-        return f"{name_b} is more accurate than {name_a}: {span}."
-    if hi < 0:
-        return f"{name_b} is less accurate than {name_a}: {span}."
-    return f"no clear difference between {name_b} and {name_a}: {span}, the interval includes 0."
-
-
-# ----------------------------------------------------------------------------- the test report (chapter 5)
-
-
-def tta_verdict(diff_ci: tuple[float, float, float]) -> str:
-    """One word for :func:`paired_bootstrap_diff`'s ``(diff, lo, hi)`` of TTA minus plain.
-
-    ``"helped"`` (interval above 0), ``"hurt"`` (below 0), ``"within noise"`` (it includes
-    0) or ``"no data"``; :func:`paired_verdict` gives the sentence.
-    """
-    diff, lo, hi = diff_ci
-    if not np.isfinite(diff):
-        return "no data"
-    return "helped" if lo > 0 else "hurt" if hi < 0 else "within noise"
-
-
 # ----------------------------------------------------------------------------- ablation (chapters 3-4)
 
 

@@ -18,7 +18,7 @@ measure how much of the high-dimensional neighbourhood a map keeps;
 :func:`reconstruction_mse` / :func:`embedding_reconstruction_mse` measure the study's
 own quantity (its autoencoder reached 0.0418 after 2000 epochs), on held-out rows.
 The outfit vector's layout (:func:`outfit_vectors`, :func:`head_slices` ...) is torch-free and
-lives in :mod:`fashionkit.outfits.vectors`; it is re-exported here.
+lives in :mod:`fashionkit.outfits.vectors`.
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ class Autoencoder(BaseEstimator):
 
     The bottleneck is linear (the 2-D map is the encoder's output itself); the decoder
     mirrors the encoder.  With ``head_sizes`` (segment lengths summing to ``D``, e.g.
-    :func:`head_sizes`) the decoder ends in a softmax per segment, so a reconstruction is
+    :func:`~fashionkit.outfits.vectors.head_sizes`) the decoder ends in a softmax per segment, so a reconstruction is
     again one probability vector per head; without, in a sigmoid (entries in (0, 1)).
     The loss is the MSE of the reconstruction, the study's measure, minimised by Adam,
     full batch when ``batch_size`` is None.

@@ -1,10 +1,7 @@
-"""Outfit recommendation by nearest neighbours, and how to judge it (chapter 7).
+"""How recommendations are judged (chapter 7).
 
-:class:`Recommender` answers "which outfits of the collection look most like this one?"
-with the ``k`` nearest outfit vectors (the study shows the top 4), either in the space of
-the vectors themselves or in a fitted map of them (the autoencoder's 2-D plane, PCA ...).
-
-No one labelled which outfits go together, so recommendations are judged indirectly:
+The recommender (:class:`fashionkit.outfits.recommender.Recommender`) answers "which outfits
+of the collection look most like this one?".  No one labelled which outfits go together, so recommendations are judged indirectly:
 
 * :func:`attribute_agreement`: how often a recommended outfit has the query's ground-truth
   label, per head, counted over pairs where both photos have a label;
@@ -15,7 +12,8 @@ No one labelled which outfits go together, so recommendations are judged indirec
 against two references: :func:`random_neighbours` (what chance gives) and
 :func:`label_vectors` (neighbours by the ground-truth labels alone, what a perfect
 attribute model would give).  :func:`recommendation_table` puts it all in one row per
-space, with a bootstrap interval over queries; :func:`quality_table` is that table for reading.
+space, with a bootstrap interval over queries; :func:`fashionkit.book.outfit_tables.quality_table`
+is that table for reading.
 """
 
 from __future__ import annotations
@@ -25,9 +23,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from fashionkit.data.schema import UnknownLabelError, get_head
 from fashionkit.data.validation import check_matrix
-from fashionkit.metrics.tables import interval
 from fashionkit.outfits.recommender import Recommender, heads_or_all
 
 
@@ -208,27 +204,6 @@ def recommendation_table(labels: pd.DataFrame, X, query_positions, neighbours: M
     return out
 
 
-def quality_table(table: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
-    """:func:`recommendation_table` for reading (``tables.show`` formats the numbers): heads no
-    query could be scored on (no labels) dropped, ``<head>_%`` columns named after their head, the
-    interval as one cell headed by its ``level``, coverage in %.  Unknown columns are kept."""
-
-    frame = table.dropna(axis=1, how="all").copy()
-    if {"ci_low_%", "ci_high_%"} <= set(frame.columns):
-        cells = [interval(lo, hi) for lo, hi in zip(frame.pop("ci_low_%"), frame.pop("ci_high_%"))]
-        frame.insert(list(frame.columns).index("mean_agreement_%") + 1, f"{100 * level:g}% CI", cells)
-    if "coverage" in frame:
-        frame["coverage"] = 100 * frame["coverage"]
-    names = {"mean_agreement_%": "mean agreement %", "coverage": "coverage %"}
-    for column in frame.columns:
-        if column not in names and str(column).endswith("_%"):
-            try:
-                names[column] = f"{get_head(str(column).removesuffix('_%')).en} %"
-            except UnknownLabelError:
-                pass
-    return frame.rename(columns=names)
-
-
 def collection_labels(collection: pd.DataFrame, heads_=None) -> pd.DataFrame:
     """The ground-truth labels of the collection, one column per head key (NA = no label)."""
     return pd.DataFrame({h.key: collection[f"label.{h.key}"] for h in heads_or_all(heads_)})
@@ -249,31 +224,3 @@ def compare_recommenders(spaces: Mapping[str, tuple[Recommender, np.ndarray]], X
     neighbours["random"] = random_neighbours(len(ids), q, k, seed)
     return recommendation_table(labels, X, q, neighbours, heads_, n_boot=n_boot, level=level, seed=seed)
 
-
-def verdict(table: pd.DataFrame, chosen: str, floor: str = "random", ceiling: str = "ground-truth labels") -> str:
-    """One sentence placing ``chosen``'s mean agreement among the other rows of ``table``.
-
-    Two rows differ only when their bootstrap intervals do not overlap (the intervals use
-    the same resampled queries, see :func:`recommendation_table`).
-    """
-    row = table.loc[chosen]
-
-    def relation(name):
-        other = table.loc[name]
-        if other["ci_high_%"] < row["ci_low_%"]:
-            return "below"
-        if other["ci_low_%"] > row["ci_high_%"]:
-            return "above"
-        return "within noise of"
-
-    others = [n for n in table.index if n not in (chosen, floor, ceiling)]
-    parts = [f"On the test queries it agrees with the query's labels {row['mean_agreement_%']:.1f}% of the time "
-             f"({row['ci_low_%']:.1f}–{row['ci_high_%']:.1f})"]
-    if floor in table.index:
-        parts.append(f"random picks ({table.loc[floor, 'mean_agreement_%']:.1f}%) are {relation(floor)} it")
-    if ceiling in table.index:
-        parts.append(f"recommending by the true labels ({table.loc[ceiling, 'mean_agreement_%']:.1f}%) is "
-                     f"{relation(ceiling)} it")
-    if others:
-        parts.append("the other spaces are " + ", ".join(f"{relation(n)} it ({n})" for n in others))
-    return "; ".join(parts) + "."

@@ -39,7 +39,7 @@ class Recommender(BaseEstimator):
     found among the vectors as given.
 
     ``kneighbors`` returns *positions* in the collection (rows of the ``X`` given to
-    ``fit``), the form the scoring functions of this module take; ``recommend`` returns
+    ``fit``), the form the scoring functions of :mod:`fashionkit.outfits.quality` take; ``recommend`` returns
     ids.  Equal distances are ordered by position, so results never depend on the search
     structure scikit-learn picks.  The object pickles (joblib) with its embedding.
     """
@@ -136,7 +136,7 @@ class Recommender(BaseEstimator):
         return [self.ids_[row] for row in positions]
 
 
-# ----------------------------------------------------------------------------- references
+# ----------------------------------------------------------------------------- captions and the bundle
 def answer_texts(collection: pd.DataFrame, positions, heads_) -> list[str]:
     """Short captions of the models' answers: ``"t-shirt · long\\njeans · ankle"`` (top heads
     on the first line, bottom heads on the second)."""

@@ -2,8 +2,7 @@
 
 The layout chapter 7's maps and the recommender read (:mod:`fashionkit.outfits.embed`,
 :mod:`fashionkit.outfits.recommender`); kept apart from the autoencoder (torch) so that the command
-line's ``recommend`` builds a photo's vector without importing torch.  ``embed``
-re-exports every name.
+line's ``recommend`` builds a photo's vector without importing torch.
 """
 
 from __future__ import annotations

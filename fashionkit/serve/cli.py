@@ -23,9 +23,9 @@ import os
 import sys
 from pathlib import Path
 
+from fashionkit.book.tables import proba_string
 from fashionkit.data.images import ImageProblem, load_image
 from fashionkit.data.schema import get_head, heads
-from fashionkit.metrics.tables import proba_string
 from fashionkit.serve.deploy import deployment_for
 from fashionkit.serve.graphs import CHECKPOINTS, DEFAULT_ARTIFACTS
 

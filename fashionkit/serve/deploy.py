@@ -1,4 +1,4 @@
-"""The deployed command line: each trained model whole, and the garment segmenter, as ONNX graphs.
+"""The deployed command line's reader: each trained model whole, and the garment segmenter, as ONNX graphs.
 
 ``python -m fashionkit predict`` must answer within seconds of being started and read a
 batch of photos as fast as two CPU cores allow.  Importing the training code (torch, timm,
@@ -10,12 +10,12 @@ exported once from the checkpoints, with ONNX Runtime, numpy, PIL and pandas onl
   between the trunk and the heads;
 * ``segmenter-<n>.onnx``: each distinct segmenter's trunk, head and softmax, giving the group-share
   map that :func:`fashionkit.vision.garment_boxes.garment_boxes` turns into boxes;
-* ``deploy.json``: everything the reader needs (:data:`FORMAT`): per model its views (every
+* ``deploy.json``: everything the reader needs (:data:`fashionkit.serve.graphs.FORMAT`): per model its views (every
   :class:`~fashionkit.vision.crops.ViewSpec` field), image size, timm data config, heads and
   classes, split hash and segmenter; per segmenter its canvas, box rules, groups and
   normalisation; the SHA-1 of each checkpoint file the graphs came from.
 
-:func:`export_deployment` writes them (it needs torch; ``make all`` runs it after chapters
+:func:`fashionkit.serve.export.export_deployment` writes them (it needs torch; ``make all`` runs it after chapters
 3 and 4: ``python -m fashionkit.serve.deploy``); :func:`load_deployment` checks that they are
 complete and come from the checkpoints given (otherwise the command line exports again and
 says so on stderr) and returns a :class:`Deployment`, whose :meth:`~Deployment.read` is

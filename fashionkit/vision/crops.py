@@ -8,8 +8,8 @@ model's timm interpolation and normalises, returning a float32 ``(3, H, W)`` arr
 
 This module holds only numpy / PIL code so that the deployed command line
 (:mod:`fashionkit.serve.deploy`) can crop photos without importing torch; the cache and the
-training path (:mod:`fashionkit.vision.features`, which re-exports every name here and wraps
-:func:`prepare_array` as the tensor-returning ``prepare_image``) use the same code.
+training path (:mod:`fashionkit.vision.features`, which wraps :func:`prepare_array` as the
+tensor-returning ``prepare_image``) use the same code.
 """
 
 from __future__ import annotations

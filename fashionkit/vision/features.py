@@ -11,8 +11,7 @@ in two (:func:`split_backbone`):
 
 A *view* is data (:class:`ViewSpec`): an optional relative crop box, an optional
 horizontal flip, an optional output size.  Views and the crop itself live in the torch-free
-:mod:`fashionkit.vision.crops` (so the deployed command line crops without torch) and are
-re-exported here.  The whole photo keeps its 2:3 portrait
+:mod:`fashionkit.vision.crops` (so the deployed command line crops without torch).  The whole photo keeps its 2:3 portrait
 aspect (a square centre crop cuts off the head and the feet); photos of another aspect
 are padded with the normalisation mean (grey) to the target aspect, never stretched.
 Normalisation (mean, std, interpolation) comes from the model's timm data config.

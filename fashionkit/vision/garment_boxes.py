@@ -6,8 +6,8 @@ turns such a map into boxes: the canvas geometry (:func:`to_canvas`,
 :func:`photo_cells`), the mass-quantile box of a mask (:func:`mask_box`) and the rules
 with their fallbacks (:class:`BoxRules`, :func:`garment_boxes`: garment, then part of a
 one-piece, then the fixed box of the frame).  It is numpy / PIL only so that the deployed
-command line (:mod:`fashionkit.serve.deploy`) finds boxes without importing torch; ``localise``
-re-exports every name, and both paths run this same code.
+command line (:mod:`fashionkit.serve.deploy`) finds boxes without importing torch;
+:mod:`fashionkit.vision.localise` imports it, and both paths run this same code.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
 GROUP_NAMES: tuple[str, ...] = tuple(GROUPS)
 # The groups that make up each garment a model reads.
 GARMENTS: dict[str, tuple[str, ...]] = {"top": ("inner_top", "outerwear"), "bottom": ("bottom",)}
-# The fixed boxes of the frame (features.UPPER_BODY / LOWER_BODY): the fallback and the reference.
+# The fixed boxes of the frame (crops.UPPER_BODY / LOWER_BODY): the fallback and the reference.
 FIXED_BOXES: dict[str, tuple[float, float, float, float]] = {
     "top": (0.18, 0.12, 0.82, 0.62), "bottom": (0.12, 0.38, 0.88, 1.0)}
 STRIDE = 8  # output cell size in canvas pixels

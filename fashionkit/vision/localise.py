@@ -31,8 +31,7 @@ to a part of a one-piece (its upper 55 % for the top, its lower 60 % for the bot
 then to the fixed box of the frame; the ``*_source`` column says which (``garment``,
 ``one-piece``, ``fixed``), and ``note`` explains it in words.  A photo without a person
 (no skin or hair found) gets the garment's own box, and the note says so.  The groups and
-the box geometry are torch-free and live in :mod:`fashionkit.vision.garment_boxes` (re-exported
-here), so the deployed command line finds the same boxes without torch.
+the box geometry are torch-free and live in :mod:`fashionkit.vision.garment_boxes`, so the deployed command line finds the same boxes without torch.
 """
 
 from __future__ import annotations

@@ -3,9 +3,8 @@
 import numpy as np
 import pandas as pd
 
-from fashionkit.book import error_tables
+from fashionkit.book import error_tables, tables
 from fashionkit.data.schema import get_head
-from fashionkit.metrics import tables
 
 TYPE = get_head("top_type")
 

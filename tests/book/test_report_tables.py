@@ -4,9 +4,8 @@ tables and the sentences about them, on small hand-made tables with known answer
 import numpy as np
 import pandas as pd
 
-from fashionkit.book import aims_table, report_tables
+from fashionkit.book import aims_table, report_tables, tables
 from fashionkit.data.schema import heads
-from fashionkit.metrics import tables
 
 META = {"split": "test", "n_boot": 500, "ci_level": 0.9, "seed": 3, "split_hash": "abc123",
         "views": {"top": {"plain": ["a"], "tta": ["a", "b", "c"]}}}

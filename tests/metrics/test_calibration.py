@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from fashionkit.book import report_tables
 from fashionkit.metrics import calibration, comparison, scores
 
 
@@ -125,8 +126,8 @@ def test_paired_bootstrap_detects_a_clear_gain_and_is_seeded():
     assert diff == pytest.approx((b.argmax(1) == y).mean() - (a.argmax(1) == y).mean())
     assert 0 < lo <= diff <= hi
     assert comparison.paired_bootstrap_diff(y, a, b, n_boot=500, seed=3) == (diff, lo, hi)
-    assert comparison.paired_verdict((diff, lo, hi)).startswith("TTA is more accurate")
-    assert comparison.paired_verdict((0.0, -0.01, 0.02)).startswith("no clear difference")
+    assert report_tables.paired_verdict((diff, lo, hi)).startswith("TTA is more accurate")
+    assert report_tables.paired_verdict((0.0, -0.01, 0.02)).startswith("no clear difference")
 
 
 def test_plots_draw_the_new_figures():

@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 import torch
 
+from fashionkit.book import outfit_tables
 from fashionkit.data.schema import UnknownLabelError, get_head, heads
 from fashionkit.outfits import embed, quality, recommender, vectors
 
@@ -186,7 +187,7 @@ def test_quality_table_is_named_and_drops_unscored_heads():
                             "ci_low_%": [68.0, 64.1], "ci_high_%": [72.1, 69.2],
                             "diversity": [0.812, 1.6], "coverage": [0.9333, 0.8]},
                            index=pd.Index(["full vector", "map 2-D"], name="space"))
-    table = quality.quality_table(scored)
+    table = outfit_tables.quality_table(scored)
     assert list(table.columns) == ["top type %", "mystery_%", "mean agreement %", "95% CI", "diversity",
                                    "coverage %"]  # no query had a neck label: dropped, not shown empty
     assert table.loc["full vector", "95% CI"] == "68.0–72.1"

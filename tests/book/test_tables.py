@@ -1,11 +1,11 @@
-"""The book's one table style (fashionkit.metrics.tables): headers, index, number formats."""
+"""The book's one table style (fashionkit.book.tables): headers, index, number formats."""
 
 import re
 
 import numpy as np
 import pandas as pd
 
-from fashionkit.metrics import tables
+from fashionkit.book import tables
 
 
 def test_headers_are_words_and_a_default_index_is_hidden():

@@ -1,0 +1,61 @@
+"""Chapter 7's tables and sentences for reading: the recommendation table of
+:func:`fashionkit.outfits.quality.recommendation_table` formatted, and the sentence placing
+the chosen space among the others.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from fashionkit.book.tables import interval
+from fashionkit.data.schema import UnknownLabelError, get_head
+
+
+def quality_table(table: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """:func:`~fashionkit.outfits.quality.recommendation_table` for reading (``tables.show`` formats the numbers): heads no
+    query could be scored on (no labels) dropped, ``<head>_%`` columns named after their head, the
+    interval as one cell headed by its ``level``, coverage in %.  Unknown columns are kept."""
+
+    frame = table.dropna(axis=1, how="all").copy()
+    if {"ci_low_%", "ci_high_%"} <= set(frame.columns):
+        cells = [interval(lo, hi) for lo, hi in zip(frame.pop("ci_low_%"), frame.pop("ci_high_%"))]
+        frame.insert(list(frame.columns).index("mean_agreement_%") + 1, f"{100 * level:g}% CI", cells)
+    if "coverage" in frame:
+        frame["coverage"] = 100 * frame["coverage"]
+    names = {"mean_agreement_%": "mean agreement %", "coverage": "coverage %"}
+    for column in frame.columns:
+        if column not in names and str(column).endswith("_%"):
+            try:
+                names[column] = f"{get_head(str(column).removesuffix('_%')).en} %"
+            except UnknownLabelError:
+                pass
+    return frame.rename(columns=names)
+
+
+def verdict(table: pd.DataFrame, chosen: str, floor: str = "random", ceiling: str = "ground-truth labels") -> str:
+    """One sentence placing ``chosen``'s mean agreement among the other rows of ``table``.
+
+    Two rows differ only when their bootstrap intervals do not overlap (the intervals use
+    the same resampled queries, see :func:`recommendation_table`).
+    """
+    row = table.loc[chosen]
+
+    def relation(name):
+        other = table.loc[name]
+        if other["ci_high_%"] < row["ci_low_%"]:
+            return "below"
+        if other["ci_low_%"] > row["ci_high_%"]:
+            return "above"
+        return "within noise of"
+
+    others = [n for n in table.index if n not in (chosen, floor, ceiling)]
+    parts = [f"On the test queries it agrees with the query's labels {row['mean_agreement_%']:.1f}% of the time "
+             f"({row['ci_low_%']:.1f}–{row['ci_high_%']:.1f})"]
+    if floor in table.index:
+        parts.append(f"random picks ({table.loc[floor, 'mean_agreement_%']:.1f}%) are {relation(floor)} it")
+    if ceiling in table.index:
+        parts.append(f"recommending by the true labels ({table.loc[ceiling, 'mean_agreement_%']:.1f}%) is "
+                     f"{relation(ceiling)} it")
+    if others:
+        parts.append("the other spaces are " + ", ".join(f"{relation(n)} it ({n})" for n in others))
+    return "; ".join(parts) + "."
