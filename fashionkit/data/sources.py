@@ -25,10 +25,10 @@ from fashionkit.data.schema import UnknownLabelError, heads, label_columns
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ("ccp", "cad", "clothing")
-#: The sources the models learn from (chapters 2-7: a model's rows, :func:`model_rows`).  The garment
-#: photos are read, labelled and split (chapter 1) but not learned from yet: how a model reads a
-#: garment photographed alone (its box, whether a top or a bottom is in the photo) is still open.
-LEARNED_SOURCES = ("ccp", "cad")
+#: Sources whose photos show one garment alone, no person: a view's fixed box of the frame (drawn
+#: where a person's top and bottom sit) means nothing there, so it reads the whole photo
+#: (:func:`garment_alone`, :func:`fashionkit.vision.features.extract_features`'s ``whole_frame_rows``).
+GARMENT_ALONE_SOURCES = ("clothing",)
 PROBLEM_COLUMNS = ["source", "image", "kind", "reason"]
 
 
@@ -186,8 +186,13 @@ def load_manifest(path, limit_per_split: int | None = None) -> pd.DataFrame:
 
 
 def model_sources(model: str) -> tuple[str, ...]:
-    """The sources a model learns from: those labelling its heads, among :data:`LEARNED_SOURCES`."""
-    return tuple(sorted({s for h in heads(model) for s in h.sources if s in LEARNED_SOURCES}))
+    """The sources a model learns from: those labelling its heads."""
+    return tuple(sorted({s for h in heads(model) for s in h.sources}))
+
+
+def garment_alone(frame: pd.DataFrame) -> np.ndarray:
+    """Per row of ``frame`` (manifest rows): is the photo one garment alone, with no person?"""
+    return frame["source"].isin(GARMENT_ALONE_SOURCES).to_numpy()
 
 
 def model_rows(manifest: pd.DataFrame, model: str) -> np.ndarray:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from fashionkit.data.schema import heads
-from fashionkit.data.sources import model_sources, split_positions
+from fashionkit.data.sources import garment_alone, model_sources, split_positions
 from fashionkit.metrics.comparison import average_views
 from fashionkit.vision.cached_views import model_views, read_boxes, take
 from fashionkit.vision.crops import view_spec
@@ -20,7 +20,7 @@ from fashionkit.vision.models import create_model
 # ----------------------------------------------------------------------------- held-out evaluation (chapter 5)
 
 GROUP_NAMES = {("ccp", "pixel"): "CCP pixel-mask half", ("ccp", "image"): "CCP tag-list half",
-               ("cad", "attributes"): "CAD"}
+               ("cad", "attributes"): "CAD", ("clothing", "category"): "garments alone"}
 
 
 class HeldOut:
@@ -67,7 +67,9 @@ def heldout_views(manifest: pd.DataFrame, clf, view_names, trained_views, featur
         cache = extract_features(net.frozen, paths, views=specs,
                                  image_size=tuple(image_size), batch_size=batch_size, cache_path=cache_dir,
                                  progress=progress,
-                                 boxes=read_boxes(features_dir) if any(s.garment for s in specs) else None)
+                                 boxes=read_boxes(features_dir) if any(s.garment for s in specs) else None,
+                                 whole_frame_rows=np.flatnonzero(garment_alone(
+                                     pd.concat([frames["val"], frames["test"]]))))
         n_val = len(frames["val"])
         for v in extra:
             maps["val"][v] = np.asarray(cache.views[v][:n_val])

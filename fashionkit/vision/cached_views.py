@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from fashionkit.data.schema import heads
-from fashionkit.data.sources import model_rows, model_sources, split_positions
+from fashionkit.data.sources import garment_alone, model_rows, model_sources, split_positions
 from fashionkit.vision.crops import view_spec
 from fashionkit.vision.features import extract_features
 from fashionkit.vision.models import create_model
@@ -84,7 +84,7 @@ def model_views(manifest: pd.DataFrame, model: str, view_names, features_dir, ba
     the top and bottom models share nothing by accident and a changed cut never reuses
     stale maps (the cache's own meta also checks paths, views, sizes and trunk).  Augmented
     views are training views: only the labelled training photos' rows are computed, the
-    others are NaN.
+    others are NaN.  A photo of one garment alone reads its whole frame in the fixed-box views.
     """
     rows = model_rows(manifest, model)
     paths = manifest["path"].to_numpy()[rows].tolist()
@@ -96,7 +96,8 @@ def model_views(manifest: pd.DataFrame, model: str, view_names, features_dir, ba
     cache = extract_features(net.frozen, paths, views=specs,
                              image_size=tuple(image_size), batch_size=batch_size, cache_path=cache_dir,
                              progress=progress, boxes=boxes, garment_shares=shares,
-                             augmented_rows=split_positions(manifest, rows, model)["train"])
+                             augmented_rows=split_positions(manifest, rows, model)["train"],
+                             whole_frame_rows=np.flatnonzero(garment_alone(manifest.iloc[rows])))
     return rows, dict(cache.views)
 
 

@@ -31,7 +31,7 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -213,7 +213,10 @@ _LATER_FIELDS = {"garment": None, "jitter": 0.0, "cutout": False}  # ViewSpec fi
 
 
 def _same_meta(have: dict, want: dict) -> bool:
-    """Whether a cached view's meta matches what is wanted (later ViewSpec fields at their defaults ignored)."""
+    """Whether a cached view's meta matches what is wanted (later ViewSpec fields at their defaults ignored;
+    a view some of whose photos read their whole frame never stands in for one that reads none)."""
+    if have.get("whole_frame_digest") != want.get("whole_frame_digest"):
+        return False
     have = {k: have.get(k) for k in want}
     if isinstance(have.get("view"), dict):
         have["view"] = {k: v for k, v in have["view"].items() if k not in _LATER_FIELDS or v != _LATER_FIELDS[k]}
@@ -251,6 +254,7 @@ def extract_features(
     engine: str = "auto",
     augmented_rows: Sequence[int] | None = None,
     garment_shares: dict | None = None,
+    whole_frame_rows: Sequence[int] | None = None,
 ) -> FeatureCache:
     """Run ``frozen`` once over every photo in every view; store float16 maps on disk.
 
@@ -272,6 +276,9 @@ def extract_features(
     cache is keyed by a digest of those boxes too.  Cut-out views (``cutout``) also need
     ``garment_shares`` (:func:`fashionkit.vision.cached_views.read_garment_shares`: the canvas and each
     path's garment share maps), and are keyed by a digest of the maps of the rows they compute.
+    ``whole_frame_rows`` (positions in ``paths``): photos of one garment alone, with no person
+    (:func:`fashionkit.data.sources.garment_alone`), where a view's fixed box of the frame reads the
+    whole photo instead; those views are keyed by a digest of these rows.
     Under ``torchrun`` (:mod:`fashionkit.vision.distributed`) each process computes its share of
     every global batch of ``batch_size`` rows per process; rank 0 gathers them in order and
     alone writes the cache (the same files as one process writes), which every rank then
@@ -299,6 +306,9 @@ def extract_features(
         want = _meta_for(frozen, paths, view, image_size, config)
         want["engine"] = engine
         todo = np.arange(len(paths))
+        whole = frozenset(int(i) for i in (whole_frame_rows if whole_frame_rows is not None else ()))
+        if whole and view.garment is None and view.box is not None:
+            want["whole_frame_digest"] = _digest(sorted(whole))
         if augmented_rows is not None and view.augment is not None:
             todo = np.unique(np.asarray(augmented_rows, dtype=int))
             want["rows_digest"] = _digest(todo.tolist())
@@ -333,7 +343,8 @@ def extract_features(
                 at = mine[start // ctx.world_size:start // ctx.world_size + batch_size]
                 maps = np.empty(0, np.float16)  # a rank may have no row of the last global batch
                 if len(at):
-                    batch = torch.stack([prepare_image(img, view, image_size, config, view_seed(view, paths[i]), box)
+                    batch = torch.stack([prepare_image(img, _framed(view, i in whole), image_size, config,
+                                                       view_seed(view, paths[i]), box)
                                          for i in at for img, box in [_view_input(load_image(paths[i]), view,
                                                                                   paths[i], boxes, garment_shares)]])
                     maps = run(batch).to(torch.float16).contiguous().numpy()
@@ -358,6 +369,11 @@ def extract_features(
         meta_file.write_text(json.dumps(meta, indent=1))
     distributed.barrier(ctx)
     return load_features(root, names)
+
+
+def _framed(view: ViewSpec, whole_frame: bool) -> ViewSpec:
+    """``view`` for one photo: a fixed-box view of a garment-alone photo reads the whole photo."""
+    return replace(view, box=None) if whole_frame and view.garment is None and view.box is not None else view
 
 
 CUTOUT_BACKGROUND = (225, 255)  # grey levels of a cut-out view's plain background, drawn per photo

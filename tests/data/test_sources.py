@@ -7,7 +7,7 @@ import pytest
 
 from fashionkit.data import labels
 from fashionkit.data.schema import UnknownLabelError, label_columns
-from fashionkit.data.sources import build_manifest, resolve_data_dir
+from fashionkit.data.sources import build_manifest, garment_alone, model_rows, resolve_data_dir, split_positions
 
 
 @pytest.fixture
@@ -82,6 +82,20 @@ def test_garment_photos_carry_their_category_labels_and_contributor(tiny_root):
         assert row.contributor == listed.loc[category, "sender_id"] and not row.outfit
         decided = {k: v for k, v in labels.clothing_labels(category).items() if v is not None}
         assert row[label_columns()].dropna().to_dict() == decided
+
+
+def test_both_models_learn_from_the_garment_photos_that_label_them(tiny_root):
+    manifest, _ = build_manifest(tiny_root, check_images=False)
+    manifest["split"] = "train"
+    alone = garment_alone(manifest)
+    assert alone.tolist() == (manifest.source == "clothing").tolist() and alone.any()
+    for model, wanted in (("top", {"ccp", "cad", "clothing"}), ("bottom", {"ccp", "clothing"})):
+        rows = model_rows(manifest, model)
+        assert set(manifest.source.iloc[rows]) == wanted
+        train = manifest.iloc[rows[split_positions(manifest, rows, model)["train"]]]
+        garments = train[train.source == "clothing"]
+        # a garment photo trains a model only when its category labels one of the model's heads (a Polo: none)
+        assert set(garments.tags) == ({"T-Shirt", "Shirt", "Longsleeve"} if model == "top" else set())
 
 
 def test_an_unknown_garment_category_stops_the_manifest_naming_it(tiny_root):

@@ -173,6 +173,24 @@ def test_extract_features_cache_roundtrip(tmp_path, net):
     assert reused.meta["views"]["whole"]["seconds"] == seconds  # complete view reused, not recomputed
 
 
+def test_a_garment_photo_alone_reads_its_whole_frame_in_a_fixed_box_view(tmp_path, net, shared_data):
+    from fashionkit.vision.crops import UPPER_BODY
+
+    garments = sorted((shared_data / "clothing" / "images").glob("*.jpg"))[:2]
+    street = sorted((shared_data / "ccp" / "images").glob("*.jpg"))[:1]
+    paths = [*street, *garments]
+    small = ViewSpec("upper_body", box=UPPER_BODY.box, size=(48, 32))
+    whole = ViewSpec("whole", size=(48, 32))
+    cache = extract_features(net.frozen, paths, [small, whole], image_size=(48, 32), cache_path=tmp_path / "c",
+                             progress=False, whole_frame_rows=[1, 2])
+    upper, entire = (np.asarray(cache.views[v], dtype=np.float32) for v in ("upper_body", "whole"))
+    np.testing.assert_array_equal(upper[1:], entire[1:])  # the garments alone: the whole photo
+    assert np.abs(upper[0] - entire[0]).max() > 0.1  # the street photo: its upper-body box
+    again = extract_features(net.frozen, paths, [small], image_size=(48, 32), cache_path=tmp_path / "c",
+                             progress=False)  # other rows read whole: the cached view is not reused
+    assert np.abs(np.asarray(again.views["upper_body"][1:], dtype=np.float32) - upper[1:]).max() > 0.1
+
+
 def test_cut_pool_appends_the_pooled_cut_map_and_survives_a_checkpoint(tmp_path):
     from fashionkit.training.classifier import AttributeClassifier, load_checkpoint, save_checkpoint
 
