@@ -48,6 +48,7 @@ from sklearn.base import BaseEstimator
 from torch import nn
 
 from fashionkit.data.images import load_image
+from fashionkit.data.labels import CLOTHING_RULES
 from fashionkit.data.masks import measure_length
 from fashionkit.vision.backbones import create_backbone, data_config
 from fashionkit.vision.crops import cut_out_by_mask
@@ -67,7 +68,7 @@ from fashionkit.vision.garment_boxes import (
 )
 from fashionkit.vision.runtime import runner
 
-__all__ = ["group_lookup", "ccp_group_lookup", "zoom_copy", "box_iou", "mask_iou", "GarmentSegmenter", "cutout_copy", "segmenter_state", "same_segmenter", "segmenter_from_state", "save_segmenter", "load_segmenter", "zoomed_out", "length_from_mask", "garment_shares", "garment_cutout"]
+__all__ = ["group_lookup", "ccp_group_lookup", "zoom_copy", "box_iou", "mask_iou", "GarmentSegmenter", "cutout_copy", "segmenter_state", "same_segmenter", "segmenter_from_state", "save_segmenter", "load_segmenter", "zoomed_out", "length_from_mask", "garment_shares", "garment_cutout", "found_on_garment_photos"]
 
 
 def group_lookup(label_names) -> np.ndarray:
@@ -574,3 +575,20 @@ def example_photos(manifest: pd.DataFrame, mask_photos: tuple[list, list], lut: 
     picks = cad.iloc[rng.permutation(len(cad))[:max(0, n - len(out))]] if len(cad) else cad
     out = [{"image": load_image(p), "title": f"CAD {Path(p).name}"} for p in picks["path"]] + out
     return out[:n]
+
+
+def found_on_garment_photos(boxes: pd.DataFrame, categories) -> pd.DataFrame:
+    """How the boxes read photos of one garment alone, per category (``categories``, aligned with
+    ``boxes``' rows, named in :data:`fashionkit.data.labels.CLOTHING_RULES`): photos, % where the
+    category's garment was found on a garment (not a fallback), % where the *other* garment was
+    "found" too (a box on nothing), % where a person was "found"."""
+    frame = pd.DataFrame({"category": list(categories)})
+    present = frame["category"].map(lambda c: CLOTHING_RULES[c][0])
+    source = {g: boxes[f"{g}_source"].to_numpy() == "garment" for g in GARMENTS}
+    frame["its garment found %"] = np.where(present == "top", source["top"], source["bottom"]) * 100.0
+    frame["other garment found %"] = np.where(present == "top", source["bottom"], source["top"]) * 100.0
+    frame["person found %"] = boxes["person"].to_numpy().astype(float) * 100.0
+    table = frame.groupby("category", sort=False).agg(
+        photos=("category", "size"), **{c: (c, "mean") for c in frame.columns[1:]})
+    total = frame.drop(columns="category").mean().to_frame("all").T.assign(photos=len(frame))
+    return pd.concat([table.sort_values("photos", ascending=False), total]).round(1)

@@ -258,3 +258,20 @@ def test_share_maps_round_trip_and_a_cutout_view_needs_them(tmp_path, shared_dat
                              augmented_rows=[0], garment_shares=back)
     maps = np.asarray(cache.views[view.name])
     assert np.isfinite(maps[0]).all() and np.isnan(maps[1]).all()  # training rows only
+
+
+def test_garment_photo_boxes_are_counted_per_category_against_the_garment_it_shows():
+    import pandas as pd
+
+    from fashionkit.vision.localise import found_on_garment_photos
+
+    boxes = pd.DataFrame({"top_source": ["garment", "fixed", "garment", "garment"],
+                          "bottom_source": ["fixed", "fixed", "garment", "one-piece"],
+                          "person": [False, False, True, False]})
+    table = found_on_garment_photos(boxes, ["T-Shirt", "T-Shirt", "Skirt", "Pants"])
+    assert table.loc["T-Shirt"].to_dict() == {"photos": 2, "its garment found %": 50.0,
+                                              "other garment found %": 0.0, "person found %": 0.0}
+    assert table.loc["Skirt", "its garment found %"] == 100.0 and table.loc["Skirt", "other garment found %"] == 100.0
+    assert table.loc["Pants", "its garment found %"] == 0.0  # a one-piece fallback is not its garment
+    assert table.loc["all"].to_dict() == {"photos": 4, "its garment found %": 50.0,
+                                          "other garment found %": 50.0, "person found %": 25.0}
