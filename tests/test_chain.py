@@ -210,7 +210,7 @@ def test_each_lever_is_compared_with_the_kept_model_cut_out_and_as_taken(smoke_c
     levers = yaml.safe_load((PROJECT_ROOT / "params" / f"{folder.name}.yaml").read_text())["levers"]
     assert set(gains["lever"]) == set(levers)
     for _, rows in gains.groupby("lever"):
-        assert set(rows["framing"]) == {"cut out", "as taken"}
+        assert set(rows["framing"]) == {"background removed", "as taken"}
         assert sorted(rows["head"].unique()) == sorted(h.key for h in heads(model))
         assert (rows["gain_lo"] <= rows["gain_points"] + 1e-9).all() and (rows["gain_points"] <= rows["gain_hi"] + 1e-9).all()
 

@@ -13,8 +13,14 @@ model reads (the top garment for the top model, the bottom garment for the botto
 * ``zoomed_out`` -- the photo shrunk to 55 % in a plain canvas of its own size.
 * ``off_centre`` -- the photo moved left by 30 % of its width (its left part leaves the
   frame) on a plain canvas.
-* ``cut_out`` -- only the garment's pixels, on a plain background, cut to the garment's box
-  (a stand-in for a product photo).
+* ``background_removed`` -- only the garment's pixels, on a plain background, cut to the garment's box.
+  The garment is still worn: it keeps the wearer's shape, pose and the holes of arms and neck.
+  It is *not* a photo of a garment alone (chapter 5 measures those directly, on their own test photos).
+
+A framing that leaves a photo as it was (a tight box that is the whole photo, an empty mask)
+says nothing about that framing: :func:`framing_test` leaves such photos out of its comparison
+and counts them.  Some framings resemble copies the models were trained on
+(:data:`ALSO_IN_TRAINING`), so they are not unseen kinds of photo for those parts.
 """
 
 from __future__ import annotations
@@ -34,8 +40,16 @@ from fashionkit.training.classifier import encode_targets_np
 from fashionkit.vision.crops import PLAIN, cut_out_by_mask, margin_box
 from fashionkit.vision.localise import garment_mask, mask_path
 
-__all__ = ["FRAMINGS", "register_framing", "reframe", "framing_test", "reader_gain", "framing_summary", "format_gains", "lever_verdicts", "lever_check"]
+__all__ = ["FRAMINGS", "ALSO_IN_TRAINING", "register_framing", "reframe", "framing_test", "reader_gain", "framing_summary", "format_gains", "lever_verdicts", "lever_check"]
 FRAMINGS: dict[str, Callable] = {}
+#: Framings that resemble a training copy, and which (the params named are chapter 2's and 3-4's).
+ALSO_IN_TRAINING: dict[str, str] = {
+    "tight": "the segmenter's zoomed copies (a window from seg_zoom's 35 % of the photo: close-ups)",
+    "half_length": "the segmenter's zoomed and shifted copies (part of the frame)",
+    "zoomed_out": "the segmenter's zoomed-out copies (up to seg_zoom's 1.9 times the photo)",
+    "background_removed": "the segmenter's cut-out copies (seg_cutout) and the attribute models' "
+                          "cut-out views where a lever trains on them (+ cut-out garment copy)",
+}
 
 
 def register_framing(fn: Callable) -> Callable:
@@ -78,7 +92,7 @@ def off_centre(img: Image.Image, garment_mask: np.ndarray, model: str) -> Image.
 
 
 @register_framing
-def cut_out(img: Image.Image, garment_mask: np.ndarray, model: str) -> Image.Image:
+def background_removed(img: Image.Image, garment_mask: np.ndarray, model: str) -> Image.Image:
     out = cut_out_by_mask(img, garment_mask)
     return img if out is None else out
 
@@ -94,9 +108,13 @@ def reframe(img: Image.Image, framing: str, garment_mask: np.ndarray, model: str
     return fn(img.convert("RGB"), garment_mask.astype(bool), model)
 
 
+def _changed(before: Image.Image, after: Image.Image) -> bool:
+    return before.size != after.size or before.tobytes() != after.tobytes()
+
+
 def framing_test(readers: dict, images, garment_masks, model: str, framings, targets: dict, names,
                  reference_framing: str = "normal", n_boot: int = 1000, level: float = 0.95,
-                 seed: int = 0, segmenter=None, return_probas: bool = False):
+                 seed: int = 0, segmenter=None, return_probas: bool = False, subsets: dict | None = None):
     """Accuracy of each reader on every framing of the same photos, and its drop from ``reference_framing``.
 
     ``readers``: ``{name: (classifier, views, image_size)}`` (a trained model and the views
@@ -108,29 +126,41 @@ def framing_test(readers: dict, images, garment_masks, model: str, framings, tar
     the share of photos whose box was found on the garment itself.  ``segmenter`` finds the
     boxes (default: the one each classifier carries).  With ``return_probas`` the result is
     ``(table, probas)``, ``probas[framing, reader]`` each head's probabilities (for
-    :func:`reader_gain`).
+    :func:`reader_gain`).  A photo that a framing leaves unchanged is left out of that framing's
+    rows (its accuracy and its drop, both on the same photos), and ``unchanged`` counts them.
+    ``subsets`` (``{name: boolean array over the photos}``, e.g. photos whose garment mask was
+    annotated and those whose mask was predicted) adds the same rows for each subset; the
+    ``photos`` column names it ("all" for every photo).
     """
 
     if reference_framing not in framings:
         raise ValueError(f"the reference framing {reference_framing!r} must be one of the framings {list(framings)}")
     rows, probas = {}, {}
+    groups = {"all": np.ones(len(images), dtype=bool), **{k: np.asarray(v, dtype=bool) for k, v in (subsets or {}).items()}}
     for framing in [reference_framing] + [f for f in framings if f != reference_framing]:
         framed = [reframe(img, framing, m, model) for img, m in zip(images, garment_masks)]
+        changed = np.array([framing == reference_framing or _changed(img.convert("RGB"), f)
+                            for img, f in zip(images, framed)], dtype=bool)
         rows[framing] = []
         for reader, (clf, views, image_size) in readers.items():
             proba, boxes = predict_images(clf, framed, views, image_size, names, return_boxes=True,
                                           segmenter=segmenter)
             probas[framing, reader] = proba
             source = f"{model}_source"
-            found = float((boxes[source] == "garment").mean() * 100) if source in boxes else np.nan
-            for key, y in targets.items():
-                s = head_scores(y, proba[key])
-                d, lo, hi = paired_bootstrap_diff(y, probas[reference_framing, reader][key], proba[key],
-                                                  n_boot, level, seed)
-                rows[framing].append({"framing": framing, "reader": reader, "head": key, "n": s["n"],
-                                      "accuracy_%": 100 * s["accuracy"], "drop_points": -100 * d,
-                                      "drop_lo": -100 * hi, "drop_hi": -100 * lo,
-                                      "box found on the garment %": found})
+            found = (boxes[source] == "garment").to_numpy() if source in boxes else None
+            for group, member in groups.items():
+                kept = member & changed
+                for key, y in targets.items():
+                    y_kept = np.where(kept, np.asarray(y), -1)
+                    s = head_scores(y_kept, proba[key])
+                    d, lo, hi = paired_bootstrap_diff(y_kept, probas[reference_framing, reader][key], proba[key],
+                                                      n_boot, level, seed)
+                    rows[framing].append({"framing": framing, "photos": group, "reader": reader, "head": key,
+                                          "n": s["n"], "unchanged": int((member & ~changed).sum()),
+                                          "accuracy_%": 100 * s["accuracy"], "drop_points": -100 * d,
+                                          "drop_lo": -100 * hi, "drop_hi": -100 * lo,
+                                          "box found on the garment %": (np.nan if found is None or not kept.any()
+                                                                         else float(found[kept].mean() * 100))})
     table = pd.DataFrame([r for f in framings for r in rows[f]])
     return (table, probas) if return_probas else table
 
@@ -157,7 +187,9 @@ def framing_summary(table: pd.DataFrame, reference_framing: str = "normal", max_
     """Per reader and head: accuracy on each framing, the largest drop from ``reference_framing``
     with its paired interval, and (given the aim ``max_drop``) a verdict: "within the aim"
     when the interval's upper end is at most the aim, "over the aim" when its lower end is
-    above it, else "cannot tell"."""
+    above it, else "cannot tell".  Rows of :func:`framing_test`'s ``subsets`` are left out: every photo counts."""
+    if "photos" in table:
+        table = table[table["photos"] == "all"]
     wide = table.pivot_table(index=["reader", "head"], columns="framing", values="accuracy_%", sort=False,
                              dropna=False)
     others = table[table["framing"] != reference_framing]
@@ -170,6 +202,20 @@ def framing_summary(table: pd.DataFrame, reference_framing: str = "normal", max_
         wide["verdict"] = np.where(worst["drop_hi"] <= max_drop, "within the aim",
                                    np.where(worst["drop_lo"] > max_drop, "over the aim", "cannot tell"))
     return wide
+
+
+def subset_drops(table: pd.DataFrame, reader: str, framings) -> pd.DataFrame:
+    """One reader's drops on ``framings``, per subset of photos (:func:`framing_test`'s ``subsets``, and
+    "all") side by side: a row per framing and head, for each subset the photos compared, the drop
+    in points and its interval, and the photos the framing left unchanged (left out)."""
+    part = table[(table["reader"] == reader) & table["framing"].isin(list(framings))]
+    part = part.assign(drop=[f"{d:+.1f} [{lo:+.1f}, {hi:+.1f}]" if n else "" for d, lo, hi, n in
+                             zip(part["drop_points"], part["drop_lo"], part["drop_hi"], part["n"])])
+    wide = part.pivot_table(index=["framing", "head"], columns="photos", values=["n", "drop", "unchanged"],
+                            aggfunc="first", sort=False)
+    wide.columns = [f"{photos}: {what}" for what, photos in wide.columns]
+    order = list(dict.fromkeys(part["photos"]))
+    return wide[[f"{p}: {w}" for p in order for w in ("n", "drop", "unchanged")]]
 
 
 def framing_photos(frame: pd.DataFrame, model: str, n: int, seed: int, segmenter, lut) -> tuple[list, list, list]:

@@ -39,7 +39,7 @@ class ViewSpec:
     ``augment``), so training sees imperfect boxes.  ``cutout`` (with ``garment``): the
     garment alone, cut out by the segmenter's mask onto a plain light background and cut to
     its box (:func:`fashionkit.vision.localise.garment_cutout`, applied by
-    :func:`fashionkit.vision.features.extract_features`), a product-photo stand-in made from a
+    :func:`fashionkit.vision.features.extract_features`), the background removed from a
     street photo; a photo where no garment mask is found gets the plain garment crop.
     """
 
@@ -73,7 +73,7 @@ BOTTOM_GARMENT = ViewSpec("bottom_garment", garment="bottom", size=LOWER_BODY.si
 BOTTOM_GARMENT_AUG = ViewSpec("bottom_garment_aug", garment="bottom", size=BOTTOM_GARMENT.size, augment="light",
                               jitter=0.1)
 # The garment cut out onto a plain light background (training only, like the _aug views):
-# teaches the models to read a garment without the person around it (a product photo).
+# teaches the models to read a garment without the scene around it (it keeps the wearer's shape).
 TOP_GARMENT_CUTOUT = ViewSpec("top_garment_cutout", garment="top", size=TOP_GARMENT.size, augment="light",
                               cutout=True)
 BOTTOM_GARMENT_CUTOUT = ViewSpec("bottom_garment_cutout", garment="bottom", size=BOTTOM_GARMENT.size,

@@ -22,7 +22,7 @@ each group's share of every 8x8-pixel cell.  It is trained on augmented copies o
 mask photos of the training split: random zoom (a window of 35-130 % of the photo's
 height, so half-length photos and zoomed-out ones occur), shift, mirror, and a
 "cut-out" copy in which only the garments stay, on a plain background (a stand-in for a
-product photo).  Only the head is trained; the trunk's maps are computed once per copy.
+garment photographed alone, though it keeps the wearer's shape).  Only the head is trained; the trunk's maps are computed once per copy.
 
 **Boxes.**  :func:`garment_boxes` turns a predicted map into a box for the top garment
 (inner top and outerwear) and one for the bottom garment, with a margin, in relative
@@ -181,7 +181,7 @@ class GarmentSegmenter(BaseEstimator):
     ``boxes(images)`` the garment boxes of each photo (:func:`garment_boxes`).
     ``zoom`` bounds the zoomed copies' window height (a share of the photo's height);
     ``plain_fill`` is the share of them padded with a light plain backdrop instead of the
-    trunk's mean colour (a zoomed-out product photo).
+    trunk's mean colour (a zoomed-out photo on a backdrop).
     """
 
     def __init__(self, backbone="tf_efficientnet_lite2", canvas=(224, 160), width=32, n_zoom=2,
@@ -229,7 +229,7 @@ class GarmentSegmenter(BaseEstimator):
             cx = rng.uniform(min(ww / 2, w - ww / 2), max(ww / 2, w - ww / 2)) if ww < w else w / 2 + rng.uniform(-0.15, 0.15) * ww
             cy = rng.uniform(min(wh / 2, h - wh / 2), max(wh / 2, h - wh / 2)) if wh < h else h / 2 + rng.uniform(-0.15, 0.15) * wh
             pad = fill
-            if self.plain_fill and rng.random() < self.plain_fill:  # a light plain backdrop, as in a product photo
+            if self.plain_fill and rng.random() < self.plain_fill:  # a light plain backdrop
                 pad = (int(rng.integers(215, 256)),) * 3
             copy, m = zoom_copy(img, groups, (cx - ww / 2, cy - wh / 2, cx + ww / 2, cy + wh / 2), pad)
             if rng.random() < 0.5:
@@ -336,7 +336,7 @@ class GarmentSegmenter(BaseEstimator):
 
 def cutout_copy(img: Image.Image, groups: np.ndarray, rng: np.random.Generator | None = None,
                 background=(245, 245, 245), keep=("inner_top", "outerwear", "bottom", "one_piece")):
-    """Only the garments of a group mask on a plain background, cropped to them (a product-photo stand-in).
+    """Only the garments of a group mask on a plain background, cropped to them (the background removed).
 
     Returns ``(image, groups)`` with every other pixel set to ``background`` / group 0; with
     ``rng`` one garment group at random is kept (a single-garment photo), else all of ``keep``.
@@ -539,7 +539,7 @@ def locate_photos(seg: GarmentSegmenter, paths, batch_size: int = 32, progress: 
 
 def garment_cutout(img: Image.Image, share: np.ndarray, canvas: tuple[int, int], threshold: float = 0.5,
                    background=(240, 240, 240), margin: float = 0.06) -> Image.Image | None:
-    """The garment alone on a plain ``background``, cut to its box (a product-photo stand-in made
+    """The garment alone on a plain ``background``, cut to its box (the background removed; made
     from a street photo); None when no cell of the photo reaches ``threshold``.
 
     ``share`` is one garment's share map ``(h, w)`` on the letter-box ``canvas`` (a plane of

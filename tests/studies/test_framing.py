@@ -22,7 +22,7 @@ def photo(shared_data):
 
 def test_every_framing_is_registered_and_deterministic(photo):
     img, masks = photo
-    assert set(framing.FRAMINGS) == {"normal", "tight", "half_length", "zoomed_out", "off_centre", "cut_out"}
+    assert set(framing.FRAMINGS) == {"normal", "tight", "half_length", "zoomed_out", "off_centre", "background_removed"}
     for name in framing.FRAMINGS:
         a = framing.reframe(img, name, masks["top"], "top")
         b = framing.reframe(img, name, masks["top"], "top")
@@ -35,7 +35,7 @@ def test_tight_and_cut_out_hold_the_garment(photo):
     tight = framing.reframe(img, "tight", masks["bottom"], "bottom")
     assert tight.width < img.width and tight.height < img.height
     assert tight.height >= ys.max() - ys.min()
-    cut = np.asarray(framing.reframe(img, "cut_out", masks["bottom"], "bottom"))
+    cut = np.asarray(framing.reframe(img, "background_removed", masks["bottom"], "bottom"))
     plain = (cut == np.array(crops.PLAIN)).all(axis=2)
     assert 0.1 < plain.mean() < 0.9  # garment pixels and plain background
 
@@ -72,11 +72,11 @@ def test_a_garment_missing_from_the_mask_leaves_the_photo_as_is(photo):
 def test_summary_gives_the_largest_drop_with_its_interval_and_a_verdict():
     rows = []
     for head, drops in {"a": (0.0, 1.0, 20.0), "b": (0.0, 2.0, 3.0), "c": (0.0, 4.0, 6.0)}.items():
-        for framing, d in zip(("normal", "tight", "cut_out"), drops):
+        for framing, d in zip(("normal", "tight", "background_removed"), drops):
             rows.append({"framing": framing, "reader": "garment box", "head": head, "n": 100,
                          "accuracy_%": 90 - d, "drop_points": d, "drop_lo": d - 4, "drop_hi": d + 4})
     summary = framing_summary(pd.DataFrame(rows), max_drop=5.0).xs("garment box", level="reader")
-    assert summary.loc["a", "largest drop, points"] == 20 and summary.loc["a", "worst framing"] == "cut out"
+    assert summary.loc["a", "largest drop, points"] == 20 and summary.loc["a", "worst framing"] == "background removed"
     assert summary.loc["a", "verdict"] == "over the aim"        # 16 to 24: all above 5
     assert summary.loc["b", "verdict"] == "cannot tell"         # -1 to 7 straddles 5
     assert summary.loc["c", "verdict"] == "cannot tell"
@@ -96,23 +96,58 @@ def test_reader_gain_is_paired_and_formatted_for_reading():
     y = {"top_type": np.array([0, 1, 1, 0, -1])}
     right = np.eye(2)[[0, 1, 1, 0, 0]]
     wrong_twice = np.eye(2)[[0, 0, 0, 0, 0]]
-    probas = {("cut_out", "kept"): {"top_type": wrong_twice}, ("cut_out", "lever"): {"top_type": right}}
-    gain = framing.reader_gain(probas, y, "cut_out", "lever", "kept", n_boot=200)
+    probas = {("background_removed", "kept"): {"top_type": wrong_twice}, ("background_removed", "lever"): {"top_type": right}}
+    gain = framing.reader_gain(probas, y, "background_removed", "lever", "kept", n_boot=200)
     row = gain.iloc[0]
     assert row["n"] == 4 and row["reference_%"] == 50 and row["reader_%"] == 100 and row["gain_points"] == 50
     assert row["gain_lo"] <= 50 <= row["gain_hi"]
-    table = framing.format_gains(gain.assign(lever="+ cut-out", framing="cut out"))
+    table = framing.format_gains(gain.assign(lever="+ cut-out", framing="background removed"))
     assert table.index.names == ["lever", "framing", "head"] and table.iloc[0]["gain, points"] == 50
 
 
 def test_a_lever_is_kept_only_when_better_where_aimed_and_never_worse_as_taken():
     rows = pd.DataFrame({"lever": ["a"] * 2 + ["b"] * 2 + ["c"] * 2,
-                         "framing": ["cut out", "as taken"] * 3,
+                         "framing": ["background removed", "as taken"] * 3,
                          "head": ["top_neck"] * 6,
                          "gain_points": [10.0, -1.0, 10.0, -5.0, 2.0, 0.0],
                          "gain_lo": [3.0, -4.0, 3.0, -9.0, -2.0, -3.0],
                          "gain_hi": [18.0, 2.0, 18.0, -0.5, 6.0, 3.0]})
-    verdicts = framing.lever_verdicts(rows, "cut out", "as taken")
+    verdicts = framing.lever_verdicts(rows, "background removed", "as taken")
     assert verdicts["a"].startswith("a: kept") and "neck (+10.0)" in verdicts["a"]
     assert verdicts["b"].startswith("b: not kept") and "as taken: neck (-5.0)" in verdicts["b"]
-    assert verdicts["c"].startswith("c: not kept") and "cut out: no head" in verdicts["c"]
+    assert verdicts["c"].startswith("c: not kept") and "background removed: no head" in verdicts["c"]
+
+
+def test_photos_a_framing_leaves_unchanged_are_left_out_and_counted_per_subset(photo, monkeypatch):
+    """Two real photos, one with its garment's mask and one with an empty mask (tight and background
+    removed leave it as it is).  A stand-in reader is right on a photo as taken and wrong on any
+    re-framed one, so every changed photo drops 100 points and an unchanged one would drop 0."""
+    img, masks = photo
+    images, garment_masks = [img, img.copy()], [masks["top"], np.zeros_like(masks["top"])]
+    originals = [np.asarray(i).tobytes() for i in images]
+
+    def reader(clf, framed, views, image_size, names, return_boxes, segmenter):
+        same = np.array([np.asarray(f).tobytes() in originals for f in framed])
+        answer = np.where(same, 1, 0)  # the true class is 1
+        boxes = pd.DataFrame({"top_source": ["garment"] * len(framed)})
+        return {"top_type": np.eye(3)[answer]}, boxes
+
+    monkeypatch.setattr(framing, "predict_images", reader)
+    table = framing.framing_test({"garment box": (None, ["top_garment"], (8, 8))}, images, garment_masks, "top",
+                                 ["normal", "tight", "background_removed"], {"top_type": np.array([1, 1])},
+                                 ["a.jpg", "b.jpg"], n_boot=50, subsets={"annotated mask": [True, False]})
+    rows = table.set_index(["framing", "photos"])
+    for name in ("tight", "background_removed"):
+        assert rows.loc[(name, "all"), "n"] == 1 and rows.loc[(name, "all"), "unchanged"] == 1
+        assert rows.loc[(name, "all"), "drop_points"] == 100.0  # the one changed photo, not diluted by the other
+        assert rows.loc[(name, "annotated mask"), "unchanged"] == 0
+    assert rows.loc[("normal", "all"), "n"] == 2 and rows.loc[("normal", "all"), "accuracy_%"] == 100.0
+    summary = framing_summary(table)  # every photo only: one row per reader and head
+    assert len(summary) == 1 and summary["largest drop, points"].iloc[0] == 100.0
+    side = framing.subset_drops(table, "garment box", ["tight", "background_removed"])
+    assert list(side.columns[:3]) == ["all: n", "all: drop", "all: unchanged"]
+    assert side.loc[("tight", "top_type"), "annotated mask: drop"].startswith("+100.0")
+
+
+def test_each_framing_said_to_be_in_training_is_a_framing():
+    assert set(framing.ALSO_IN_TRAINING) <= set(framing.FRAMINGS)
