@@ -62,6 +62,7 @@ Labels = dict[str, "str | None"]
 CCP_TOP_TYPES = {"blouse": "blouse", "shirt": "shirt", "t-shirt": "t-shirt"}
 CCP_PANTS_LIKE = {"pants": "slacks", "jeans": "jeans", "shorts": "shorts", "leggings": "leggings"}
 CCP_ONE_PIECES = frozenset({"dress", "romper"})
+CCP_BOTTOMS = frozenset({"pants", "jeans", "shorts", "skirt", "leggings"})  # separate bottom garments
 # Garments that cover the upper body; a photo with one of them and a bottom is an outfit.
 CCP_UPPER_GARMENTS = frozenset(
     {"blouse", "shirt", "t-shirt", "top", "sweater", "sweatshirt", "cardigan", "hoodie",
@@ -137,8 +138,38 @@ def ccp_labels(tags: Iterable[str], vocabulary: Iterable[str]) -> Labels:
 def ccp_is_outfit(tags: Iterable[str]) -> bool:
     """A separate top and a separate bottom are visible (no one-piece)."""
     tags = set(tags)
-    has_bottom = bool(tags & {"pants", "jeans", "shorts", "skirt", "leggings"})
+    has_bottom = bool(tags & CCP_BOTTOMS)
     return has_bottom and bool(tags & CCP_UPPER_GARMENTS) and not tags & CCP_ONE_PIECES
+
+
+def garments_present(source: str, tags: str) -> dict[str, bool | None]:
+    """Which garments a photo shows, where its labels tell: ``{"top": ..., "bottom": ...}``, each
+    True (shown), False (not shown) or None (the labels do not say).
+
+    * A garment photographed alone (``clothing``; ``tags`` is its category) shows its category's
+      garment and not the other one: one garment per photo.
+    * CCP (``tags``: its tag list): a top when an upper garment is tagged, a bottom when a bottom
+      is; a missing tag says nothing (a street photo's tags need not be complete, and a one-piece
+      stands for both), so it is None, never False.
+    * CAD photos show a top (the attributes describe it); their bottom is not labelled.
+    """
+    if source == "clothing":
+        shown = CLOTHING_RULES[tags][0]
+        return {"top": shown == "top", "bottom": shown == "bottom"}
+    if source == "ccp":
+        tagged = set(str(tags).split())
+        return {"top": True if tagged & CCP_UPPER_GARMENTS else None,
+                "bottom": True if tagged & CCP_BOTTOMS else None}
+    if source == "cad":
+        return {"top": True, "bottom": None}
+    raise ValueError(f"unknown source {source!r}")
+
+
+def presence_labels(source: str, tags: str) -> Labels:
+    """The presence heads' labels (``top_present``, ``bottom_present``: "yes" / "no" / None) from
+    :func:`garments_present`."""
+    word = {True: "yes", False: "no", None: None}
+    return {f"{g}_present": word[shown] for g, shown in garments_present(source, tags).items()}
 
 
 def _code(row: Mapping, column: str, table: Mapping[int, object]):

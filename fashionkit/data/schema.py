@@ -38,6 +38,7 @@ class Head:
     no_data: tuple[ClassSpec, ...] = ()
     sources: tuple[str, ...] = ()
     note: str = ""
+    presence: bool = False  # says whether the model's garment is in the photo, not what it looks like
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -111,6 +112,15 @@ HEADS: tuple[Head, ...] = (
         note="CAD sleevelength; garments: T-Shirt short, Longsleeve long. No source labels 3/4 sleeves.",
     ),
     Head(
+        "top_present", "top", "top in the photo", "상의 있음",
+        (_c("yes", "yes", "있음"), _c("no", "no", "없음")),
+        sources=("ccp", "cad", "clothing"),
+        note="Garments: yes for a top's category, no for a bottom's (one garment per photo); CCP: yes when an "
+        "upper garment is tagged (an untagged one is left unlabelled, not 'no'); CAD: yes. "
+        "The command line leaves the top heads empty when the answer is no.",
+        presence=True,
+    ),
+    Head(
         "bottom_major", "bottom", "bottom class", "하의 대분류",
         (_c("pants", "pants", "바지"), _c("skirt", "skirt", "치마")),
         sources=("ccp", "clothing"),
@@ -136,6 +146,14 @@ HEADS: tuple[Head, ...] = (
         note="Measured on CCP pixel masks: where the bottom garment's hem sits between waist and sole "
         "(fashionkit.data.masks); tag-only photos have no length label.",
     ),
+    Head(
+        "bottom_present", "bottom", "bottom in the photo", "하의 있음",
+        (_c("yes", "yes", "있음"), _c("no", "no", "없음")),
+        sources=("ccp", "clothing"),
+        note="Garments: yes for a bottom's category, no for a top's; CCP: yes when a bottom garment is tagged "
+        "(else unlabelled). The command line leaves the bottom heads empty when the answer is no.",
+        presence=True,
+    ),
     Head("bottom_pattern", "bottom", "bottom pattern", "하의 패턴", (),
          no_data=(_c("solid", "solid", "무지"), _c("pattern", "patterned", "패턴")),
          note="No source labels the pattern of bottoms."),
@@ -147,12 +165,14 @@ HEADS: tuple[Head, ...] = (
 _BY_KEY = {h.key: h for h in HEADS}
 
 
-def heads(model: str | None = None, *, with_data: bool = True) -> tuple[Head, ...]:
-    """Heads of one model (or of both), by default only those some source labels."""
+def heads(model: str | None = None, *, with_data: bool = True, presence: bool = True) -> tuple[Head, ...]:
+    """Heads of one model (or of both), by default only those some source labels; ``presence=False``
+    leaves out the heads that say whether a garment is in the photo (an outfit's description has none)."""
     if model is not None and model not in MODELS:
         raise UnknownLabelError(f"unknown model {model!r}; known: {', '.join(MODELS)}")
     return tuple(
         h for h in HEADS if (model is None or h.model == model) and (h.has_data or not with_data)
+        and (presence or not h.presence)
     )
 
 

@@ -75,6 +75,7 @@ def read_ccp(
                "width": rec.width, "height": rec.height, "tags": rec.tags}
         try:
             row.update(labels.ccp_labels(tags, vocabulary))
+            row.update(labels.presence_labels("ccp", rec.tags))
             row["outfit"] = labels.ccp_is_outfit(tags)
         except UnknownLabelError as err:
             problems.append(("ccp", rec.image, "unknown label", str(err)))
@@ -108,6 +109,7 @@ def read_cad(root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
             row["width"] = row["height"] = np.nan
         try:
             row.update(labels.cad_labels(rec))
+            row.update(labels.presence_labels("cad", ""))
         except UnknownLabelError as err:
             problems.append(("cad", rec["image"], "unknown label", str(err)))
             row.update(labels.empty_labels())
@@ -133,6 +135,7 @@ def read_clothing(root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         row = {"source": "clothing", "image": rec.image, "annotation": "category", "width": rec.width,
                "height": rec.height, "tags": rec.label, "contributor": int(rec.sender_id)}
         row.update(labels.clothing_labels(rec.label))
+        row.update(labels.presence_labels("clothing", rec.label))
         row["outfit"] = False
         rows.append(row)
     return pd.DataFrame(rows), _problem_frame([])

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 from sklearn.metrics import balanced_accuracy_score, f1_score
 
 from fashionkit.data.schema import Head
@@ -161,3 +162,45 @@ def top_confusions(y_true, proba, classes: Sequence[str], k: int = 5) -> pd.Data
     rows.sort(key=lambda r: (-r[0], r[1], r[2]))
     return pd.DataFrame([{"true": classes[t], "predicted": classes[q], "n": int(n), "share": n / support[t]}
                          for n, t, q in rows[:k]], columns=["true", "predicted", "n", "share"])
+
+
+def wilson_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a proportion ``k / n`` (``(nan, nan)`` when ``n`` is 0)."""
+    if n == 0:
+        return (np.nan, np.nan)
+    z = float(norm.ppf(0.5 + level / 2))
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def presence_table(truth: pd.DataFrame, predicted: pd.DataFrame, groups, train_truth: pd.DataFrame,
+                   train_groups, level: float = 0.95) -> pd.DataFrame:
+    """How often a reader says rightly whether each garment is in the photo, per group of photos.
+
+    ``truth`` / ``predicted``: a column per garment (``top``, ``bottom``), one row per photo;
+    ``truth`` holds True / False / None (None: the labels do not say, left out), ``predicted``
+    booleans.  ``groups``: each photo's group (a source, say).  Per group and garment: the
+    photos with a known answer, how many show the garment, the accuracy with its Wilson
+    interval, and the majority baseline (always the answer most frequent in that group's
+    training photos, ``train_truth`` / ``train_groups``).  A row ``all`` pools the groups.
+    """
+    groups, train_groups = np.asarray(groups, dtype=object), np.asarray(train_groups, dtype=object)
+    rows = []
+    for garment in truth.columns:
+        known = truth[garment].notna().to_numpy()
+        for group in [*dict.fromkeys(groups[known]), "all"]:
+            at = known & ((groups == group) if group != "all" else True)
+            y = truth[garment].to_numpy()[at].astype(bool)
+            right = int((predicted[garment].to_numpy()[at].astype(bool) == y).sum())
+            train = train_truth[garment].to_numpy()
+            train_at = pd.notna(train) & ((train_groups == group) if group != "all" else True)
+            majority = bool(np.mean(train[train_at].astype(bool)) >= 0.5) if train_at.any() else None
+            lo, hi = wilson_interval(right, len(y), level)
+            rows.append({"garment": garment, "group": group, "photos": len(y), "shown": int(y.sum()),
+                         "accuracy_%": 100 * right / len(y) if len(y) else np.nan,
+                         "ci_low_%": 100 * lo, "ci_high_%": 100 * hi,
+                         "majority_%": (100 * float(np.mean(y == majority)) if majority is not None and len(y)
+                                        else np.nan)})
+    return pd.DataFrame(rows)

@@ -26,7 +26,7 @@ from fashionkit.outfits.vectors import head_slices, outfit_vectors
 
 
 def heads_or_all(heads_):
-    return schema_heads() if heads_ is None else tuple(heads_)
+    return schema_heads(presence=False) if heads_ is None else tuple(heads_)
 
 
 # ----------------------------------------------------------------------------- the recommender
@@ -163,14 +163,14 @@ def neighbour_table(collection: pd.DataFrame, positions, distances) -> pd.DataFr
 def outfit_vector_of(probas: Mapping[str, np.ndarray]) -> np.ndarray:
     """Outfit vectors ``(n, D)`` from every head's probabilities (the collection's layout)."""
 
-    return outfit_vectors(probas, [h for model in MODELS for h in schema_heads(model)])
+    return outfit_vectors(probas, [h for model in MODELS for h in schema_heads(model, presence=False)])
 
 
 def answers_frame(probas: Mapping[str, np.ndarray]) -> pd.DataFrame:
     """``pred.<head>`` columns (each head's most likely class) from probabilities, as the
     collection holds them, so :func:`answer_texts` can caption any photo."""
     return pd.DataFrame({f"pred.{h.key}": np.asarray(h.names)[np.asarray(probas[h.key]).argmax(axis=1)]
-                         for model in MODELS for h in schema_heads(model) if h.key in probas})
+                         for model in MODELS for h in schema_heads(model, presence=False) if h.key in probas})
 
 
 def collection_match(collection: pd.DataFrame, path) -> str | None:

@@ -17,7 +17,7 @@ __all__ = ["vector_columns", "head_sizes", "head_slices", "outfit_vectors"]
 
 
 def _heads(heads_):
-    return schema_heads() if heads_ is None else tuple(heads_)
+    return schema_heads(presence=False) if heads_ is None else tuple(heads_)
 
 
 def vector_columns(heads_=None) -> list[str]:

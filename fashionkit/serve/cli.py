@@ -23,6 +23,8 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from fashionkit.book.tables import proba_string
 from fashionkit.data.images import ImageProblem, load_image
 from fashionkit.data.schema import get_head, heads
@@ -149,25 +151,48 @@ def answer_table(photos, answers: dict, clfs: dict):
     """One row per photo: path, each head's answer and every class probability
     (``<head>.<class>``), where each garment box came from, any note, and the models'
     split hashes (which training data they come from).  ``clfs``: ``{model: m}``, any ``m``
-    with a ``split_hash_`` (a loaded classifier or a :class:`fashionkit.serve.deploy.DeployedModel`)."""
+    with a ``split_hash_`` (a loaded classifier or a :class:`fashionkit.serve.deploy.DeployedModel`).
+
+    A garment the model's presence head says is not in the photo (``<model>_present``: no) gets
+    empty answers and probabilities for its other heads and a note, instead of an answer read
+    off another garment; a photo with neither gets "no garment found"."""
     import pandas as pd
 
     out = pd.DataFrame({"path": [str(p) for p in photos]})
     notes = [[] for _ in photos]
+    missing = {}
     for model, (probas, boxes) in answers.items():
+        source = f"{model}_source"
+        shown = garment_in_photo(model, probas)
+        missing[model] = ~shown
         for head in heads(model):
-            out[head.key] = [head.names[int(i)] for i in probas[head.key].argmax(axis=1)]
+            kept = shown | head.presence  # the presence head itself is always answered
+            out[head.key] = [head.names[int(i)] if k else "" for i, k in zip(probas[head.key].argmax(axis=1), kept)]
         for head in heads(model):
+            kept = shown | head.presence
             for j, name in enumerate(head.names):
-                out[f"{head.key}.{name}"] = probas[head.key][:, j].round(4)
-        if f"{model}_source" in boxes:
-            out[f"{model}_box"] = boxes[f"{model}_source"].to_numpy()
+                out[f"{head.key}.{name}"] = np.where(kept, probas[head.key][:, j].round(4), np.nan)
+        if source in boxes:
+            out[f"{model}_box"] = boxes[source].to_numpy()
         for i, note in enumerate(boxes["note"] if "note" in boxes else []):
             notes[i].extend(n for n in str(note).split("; ") if n and n not in notes[i])
+    for i in range(len(photos)):
+        absent = [m for m in answers if missing[m][i]]
+        if absent and len(absent) == len(answers):
+            notes[i] = ["no garment found: every head is left empty"]
+        elif absent:  # the box's own fallback note ("... fixed box of the frame") said less
+            notes[i] = [n for n in notes[i] if not any(n.startswith(f"no {m} garment found") for m in absent)]
+            notes[i].extend(f"no {m} garment found: its heads are left empty" for m in absent)
     out["note"] = ["; ".join(n) for n in notes]
     for model, clf in clfs.items():
         out[f"{model}_model_split"] = getattr(clf, "split_hash_", "")
     return out
+
+
+def garment_in_photo(model: str, probas: dict) -> np.ndarray:
+    """Per photo: does the model's presence head (``<model>_present``) say its garment is in the photo?"""
+    head = next(h for h in heads(model) if h.presence)
+    return np.asarray(probas[head.key])[:, head.index("yes")] >= 0.5
 
 
 def _as_text(table, clfs: dict) -> str:
@@ -178,6 +203,9 @@ def _as_text(table, clfs: dict) -> str:
         lines.extend(f"  note: {n}" for n in str(row["note"]).split("; ") if n)
         for model in clfs:
             for head in heads(model):
+                if not row[head.key]:  # a garment not found in the photo (see the note)
+                    lines.append(f"  {head.en:<17} -")
+                    continue
                 probs = [row[f"{head.key}.{c}"] for c in head.names]
                 lines.append(f"  {head.en:<17} {row[head.key]:<10}  {proba_string(probs, head.names)}")
     return "\n".join(lines) + "\n"
@@ -218,21 +246,24 @@ def predict_sheet(table, path) -> None:
     _save_sheet(style.image_grid(rows["path"].tolist(), titles, ncols=6, title="python -m fashionkit predict"), path)
 
 
-def _photo_probas(artifacts, photos, meta: dict) -> dict:
-    """Every head's probabilities for ``photos`` read in the views and sizes the recommender's
-    collection was read in (``meta``): through the deployed graphs (each photo decoded once for
-    both models), or, when the bundle asks for other views than the models were deployed
-    with, through the PyTorch models (:func:`fashionkit.outfits.reading.photo_probas`)."""
+def _photo_probas(artifacts, photos, meta: dict) -> tuple[dict, dict]:
+    """``(probabilities, shown)``: every head's probabilities for ``photos`` read in the views and sizes
+    the recommender's collection was read in (``meta``), and per model whether its garment was found
+    in each photo (its presence head, :func:`garment_in_photo`): through the deployed graphs (each photo
+    decoded once for both models), or, when the bundle asks for other views than the models were
+    deployed with, through the PyTorch models (:func:`fashionkit.outfits.reading.photo_probas`)."""
     checkpoints = _checkpoints(artifacts)
     deployed = _deployed(artifacts, checkpoints)
     same = all([v.name for v in deployed.models[m].views] == list(meta["views"][m])
                and list(deployed.models[m].image_size) == list(meta["image_sizes"][m]) for m in deployed.models)
     if same:
         _, answers = deployed.read(photos)
-        return {k: v for probas, _ in answers.values() for k, v in probas.items()}
-    from fashionkit.outfits import reading  # torch: only when the bundle needs other views
+        probas = {k: v for p, _ in answers.values() for k, v in p.items()}
+    else:
+        from fashionkit.outfits import reading  # torch: only when the bundle needs other views
 
-    return reading.photo_probas(photos, _load_models(checkpoints), meta["views"], meta["image_sizes"])
+        probas = reading.photo_probas(photos, _load_models(checkpoints), meta["views"], meta["image_sizes"])
+    return probas, {m: garment_in_photo(m, probas) for m in CHECKPOINTS}
 
 
 def recommend(args) -> int:
@@ -246,7 +277,14 @@ def recommend(args) -> int:
     except FileNotFoundError as exc:
         raise CliError(f"no saved recommender in {bundle_dir} ({exc}); run `make all` first") from None
     meta = bundle.meta
-    probas = _photo_probas(args.artifacts, photos, meta)
+    probas, shown = _photo_probas(args.artifacts, photos, meta)
+    absent = [m for m, found in shown.items() if not found[0]]
+    if len(absent) == len(shown):
+        print(f"{photos[0]}: no garment found (neither a top nor a bottom): nothing to recommend")
+        return 0
+    for model in absent:  # a garment as the query is not yet answered by its own part of the vector
+        print(f"note: no {model} garment found in {photos[0]}; its heads are left out of the caption, "
+              "and the outfits are found with the whole vector", file=sys.stderr)
     vector = recommender.outfit_vector_of(probas)
     itself = recommender.collection_match(bundle.collection, photos[0])
     k = args.k if args.k is not None else meta["k"]
@@ -261,9 +299,10 @@ def recommend(args) -> int:
         table.to_csv(args.save, index=False)
         print(f"saved {args.save}", file=sys.stderr)
     if args.sheet:
-        shown = [get_head(h) for h in SHEET_HEADS]
-        query_text = recommender.answer_texts(recommender.answers_frame(probas), [0], shown)[0]
-        _save_sheet(outfit_figures.neighbour_sheet(bundle.collection, pos[0], dist[0], shown, photos[0], query_text,
+        shown_heads = [get_head(h) for h in SHEET_HEADS]
+        found = [h for h in shown_heads if h.model not in absent]
+        query_text = recommender.answer_texts(recommender.answers_frame(probas), [0], found)[0]
+        _save_sheet(outfit_figures.neighbour_sheet(bundle.collection, pos[0], dist[0], shown_heads, photos[0], query_text,
                                         f"{Path(photos[0]).name} and its {k} most similar outfits"), args.sheet)
     return 0
 

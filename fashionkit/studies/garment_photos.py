@@ -10,6 +10,9 @@ questions follow, each answered with paired comparisons on the same photos
   (:func:`street_comparison`; validation in chapters 3-4, the test split once in chapter 5).
 * **Garment photos.**  Is such a photo better read by its whole frame (what a fixed-box view
   reads on a garment photo) or by the box the segmenter found (:func:`framing_comparison`)?
+* **Presence.**  Which garments does a photo show?  The labels say it where they can
+  (:func:`fashionkit.data.labels.garments_present`); the reader says it by the boxes it found
+  (:func:`fashionkit.vision.garment_boxes.garment_shown`); :func:`presence` pairs the two.
 """
 
 from __future__ import annotations
@@ -19,9 +22,13 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from fashionkit.data.labels import garments_present
 from fashionkit.data.schema import Head
+from fashionkit.vision.garment_boxes import GARMENTS, garment_shown
 from fashionkit.metrics.comparison import ablation_table
 
+#: Each source's group name in the presence table (CCP's two halves pooled: presence is not a head).
+SOURCE_NAMES = {"ccp": "CCP", "cad": "CAD", "clothing": "garments alone"}
 KEPT = "kept (with garment photos)"
 WITHOUT = "street photos only"
 
@@ -49,3 +56,25 @@ def masked(values: dict, mask: np.ndarray) -> dict:
     """Every array of ``values`` (head -> per-photo array) restricted to the photos of ``mask``."""
     mask = np.asarray(mask, dtype=bool)
     return {k: v[mask] for k, v in values.items()}
+
+
+def presence(manifest: pd.DataFrame, box_sources: pd.DataFrame, split: str) -> tuple[pd.DataFrame, pd.DataFrame, list]:
+    """``(truth, predicted, groups)`` for the photos of ``split``: which garments each shows by its labels
+    (True / False / None), by the boxes found for it (``box_sources``:
+    :func:`fashionkit.vision.cached_views.read_box_sources`), and its source's name (:data:`SOURCE_NAMES`);
+    :func:`fashionkit.metrics.scores.presence_table` scores them."""
+    rows = manifest[manifest["split"] == split]
+    truth = pd.DataFrame([garments_present(s, t) for s, t in zip(rows["source"], rows["tags"].fillna(""))],
+                         columns=list(GARMENTS))
+    found = box_sources.loc[rows["path"]]
+    predicted = pd.DataFrame({g: [garment_shown(s) for s in found[f"{g}_source"]] for g in GARMENTS})
+    return truth, predicted, [SOURCE_NAMES[s] for s in rows["source"]]
+
+
+def head_presence(paths, answered: dict) -> pd.DataFrame:
+    """The presence heads' answer for ``paths`` (a column per garment): ``answered[garment]`` is
+    ``(paths the model read, probability of "yes")``; a photo the model did not read (the bottom
+    model reads no CAD photo) counts as shown, which only matters where no label says otherwise."""
+    paths = list(paths)
+    return pd.DataFrame({g: pd.Series(np.asarray(p_yes) >= 0.5, index=list(read)).reindex(paths, fill_value=True)
+                         .to_numpy(dtype=bool) for g, (read, p_yes) in answered.items()})

@@ -50,6 +50,15 @@ def read_boxes(features_dir) -> dict:
             for p, t, b in zip(frame["path"], frame[cols["top"]].to_numpy(), frame[cols["bottom"]].to_numpy())}
 
 
+def read_box_sources(features_dir) -> pd.DataFrame:
+    """Where each photo's boxes came from (``top_source``, ``bottom_source``: ``garment`` / ``one-piece`` /
+    ``fixed``) and whether a person was found, indexed by path (:func:`write_boxes`'s file)."""
+    target = Path(features_dir) / BOXES_FILE
+    if not target.is_file():
+        raise FileNotFoundError(f"no garment boxes at {target}: chapter 2 finds them (run it first)")
+    return pd.read_csv(target, index_col="path", usecols=["path", "top_source", "bottom_source", "person"])
+
+
 def write_garment_shares(paths, shares: np.ndarray, canvas, features_dir) -> Path:
     """Store the garments' share maps of ``paths`` (:func:`fashionkit.vision.localise.locate_photos` with
     ``return_shares``; ``(n, 2, h, w)`` on the segmenter's letter-box ``canvas``) beside the boxes."""

@@ -161,3 +161,9 @@ def garment_boxes(shares: np.ndarray, size: tuple[int, int], canvas: tuple[int, 
         notes.append("no person found: the garments' own boxes")
     out["note"] = "; ".join(notes)
     return out
+
+
+def garment_shown(source: str) -> bool:
+    """Whether a box's ``*_source`` (:func:`garment_boxes`) says the garment is in the photo: found on a
+    garment or on a one-piece; a ``fixed`` box is the frame's fallback, nothing found there."""
+    return source != "fixed"

@@ -35,7 +35,8 @@ def test_the_team_targets_file_names_real_heads():
     assert set(targets) == {"accuracy", "macro_f1", "garments_accuracy"}
     assert set(targets["accuracy"]) | set(targets["garments_accuracy"]) <= {h.key for h in heads()}
     # the garment photos' aims name only heads their categories label (chapter 1's rules)
-    assert set(targets["garments_accuracy"]) == {"top_type", "top_sleeve", "bottom_major", "bottom_sub"}
+    assert set(targets["garments_accuracy"]) == {"top_type", "top_sleeve", "bottom_major", "bottom_sub",
+                                                   "top_present", "bottom_present"}
     assert targets["accuracy"]["top_type"] == 70 and targets["accuracy"]["bottom_major"] == 96
 
 

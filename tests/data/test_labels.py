@@ -127,3 +127,16 @@ def test_every_category_of_the_prepared_garments_has_a_rule():
     categories = {row["label"] for row in csv.DictReader(open(CLOTHING, encoding="utf-8"))}
     assert categories == set(labels.CLOTHING_RULES)
     assert {labels.clothing_garment(c) for c in categories} == {"top", "bottom"}
+
+
+def test_which_garments_a_photo_shows_where_its_labels_tell():
+    from fashionkit.data.labels import garments_present
+
+    assert garments_present("clothing", "Skirt") == {"top": False, "bottom": True}
+    assert garments_present("clothing", "Polo") == {"top": True, "bottom": False}
+    assert garments_present("ccp", "skin hair t-shirt jeans shoes") == {"top": True, "bottom": True}
+    # a dress alone: no separate top or bottom is tagged, and a missing tag is not an absence
+    assert garments_present("ccp", "dress skin hair") == {"top": None, "bottom": None}
+    assert garments_present("cad", "") == {"top": True, "bottom": None}
+    with pytest.raises(ValueError, match="unknown source"):
+        garments_present("web", "")

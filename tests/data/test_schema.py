@@ -15,8 +15,12 @@ def test_every_head_has_unique_classes_and_both_languages():
 
 def test_models_and_heads_with_data():
     assert [h.key for h in schema.heads("top")] == [
-        "top_type", "top_pattern", "top_buttons", "top_neck", "top_sleeve"]
-    assert [h.key for h in schema.heads("bottom")] == ["bottom_major", "bottom_sub", "bottom_length"]
+        "top_type", "top_pattern", "top_buttons", "top_neck", "top_sleeve", "top_present"]
+    assert [h.key for h in schema.heads("bottom")] == ["bottom_major", "bottom_sub", "bottom_length",
+                                                       "bottom_present"]
+    # an outfit is described without the presence heads; each model has exactly one
+    assert [h.key for h in schema.heads(presence=False) if h.key.endswith("_present")] == []
+    assert {m: sum(h.presence for h in schema.heads(m)) for m in schema.MODELS} == {"top": 1, "bottom": 1}
     no_data_heads = {h.key for h in schema.heads(with_data=False)} - {h.key for h in schema.heads()}
     assert no_data_heads == {"bottom_pattern", "bottom_point"}
 

@@ -81,6 +81,9 @@ def test_garment_photos_carry_their_category_labels_and_contributor(tiny_root):
     for category, row in garments.iterrows():
         assert row.contributor == listed.loc[category, "sender_id"] and not row.outfit
         decided = {k: v for k, v in labels.clothing_labels(category).items() if v is not None}
+        shown = labels.clothing_garment(category)  # the presence heads: its garment yes, the other no
+        decided.update({"top_present": "yes" if shown == "top" else "no",
+                        "bottom_present": "yes" if shown == "bottom" else "no"})
         assert row[label_columns()].dropna().to_dict() == decided
 
 
@@ -94,8 +97,9 @@ def test_both_models_learn_from_the_garment_photos_that_label_them(tiny_root):
         assert set(manifest.source.iloc[rows]) == wanted
         train = manifest.iloc[rows[split_positions(manifest, rows, model)["train"]]]
         garments = train[train.source == "clothing"]
-        # a garment photo trains a model only when its category labels one of the model's heads (a Polo: none)
-        assert set(garments.tags) == ({"T-Shirt", "Shirt", "Longsleeve"} if model == "top" else set())
+        # every garment photo trains both models: the presence heads say whether its garment is the model's
+        assert set(garments.tags) == {"T-Shirt", "Shirt", "Longsleeve", "Polo"}
+        assert set(garments[f"{model}_present"]) == ({"yes"} if model == "top" else {"no"})
 
 
 def test_an_unknown_garment_category_stops_the_manifest_naming_it(tiny_root):

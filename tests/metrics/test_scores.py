@@ -116,3 +116,30 @@ def test_validation_short_answer_reads_the_margins_and_the_ablation():
     assert "lever -4.0 on top pattern" in text
     quiet = aims_table.validation_short_answer(table, ablation.assign(verdict=["reference", "within noise"] * 2))
     assert quiet.endswith("no variant of the ablation differs from the fixed-box reference beyond noise.")
+
+
+def test_wilson_interval_known_values():
+    from fashionkit.metrics.scores import wilson_interval
+
+    lo, hi = wilson_interval(8, 10)  # the textbook example: 0.49 to 0.94
+    assert abs(lo - 0.4902) < 1e-3 and abs(hi - 0.9433) < 1e-3
+    lo, hi = wilson_interval(10, 10)
+    assert abs(hi - 1.0) < 1e-9 and 0.69 < lo < 0.73  # never above 1, and not zero-width at 100 %
+    assert all(np.isnan(v) for v in wilson_interval(0, 0))
+
+
+def test_presence_table_scores_known_answers_only_against_the_groups_majority():
+    from fashionkit.metrics.scores import presence_table
+
+    truth = pd.DataFrame({"top": [True, True, False, None], "bottom": [None, False, True, True]})
+    predicted = pd.DataFrame({"top": [True, False, False, True], "bottom": [False, False, True, False]})
+    groups = ["street", "garments", "garments", "garments"]
+    train = pd.DataFrame({"top": [True, False, False], "bottom": [None, True, True]})
+    table = presence_table(truth, predicted, groups, train, ["street", "garments", "garments"])
+    rows = table.set_index(["garment", "group"])
+    assert rows.loc[("top", "garments"), ["photos", "shown", "accuracy_%"]].tolist() == [2, 1, 50.0]
+    assert rows.loc[("top", "garments"), "majority_%"] == 50.0  # garments' training majority: no top
+    assert rows.loc[("top", "street"), "majority_%"] == 100.0
+    assert rows.loc[("top", "all"), "photos"] == 3 and rows.loc[("bottom", "all"), "photos"] == 3
+    assert "street" not in rows.loc["bottom"].index  # the street photo's bottom is unknown: left out
+    assert rows.loc[("bottom", "garments"), "accuracy_%"] == 200 / 3

@@ -44,7 +44,7 @@ def fitted():
 # ----------------------------------------------------------------------------- vectors
 def test_vector_layout_follows_the_schema():
     cols = vectors.vector_columns()
-    assert len(cols) == sum(h.n_classes for h in heads()) == 26
+    assert len(cols) == sum(h.n_classes for h in heads(presence=False)) == 26
     assert cols[:3] == ["top_type.blouse", "top_type.shirt", "top_type.t-shirt"]
     assert cols[-1] == "bottom_length.short"
     slices = vectors.head_slices()
@@ -56,7 +56,8 @@ def test_vector_layout_follows_the_schema():
 
 def test_outfit_vectors_concatenate_in_schema_order_and_check_shapes():
     n = 4
-    probas = {h.key: np.full((n, h.n_classes), i, dtype=float) for i, h in enumerate(heads())}
+    probas = {h.key: np.full((n, h.n_classes), i, dtype=float) for i, h in enumerate(heads(presence=False))}
+    probas["top_present"] = np.full((n, 2), 99.0)  # a presence head is not part of an outfit's description
     X = vectors.outfit_vectors(dict(reversed(list(probas.items()))))  # dict order does not matter
     assert X.shape == (n, 26) and X.dtype == np.float32
     for i, s in enumerate(vectors.head_slices()):

@@ -1,10 +1,17 @@
 """``python -m fashionkit predict / recommend`` on a real photo, a corrupt file and a missing one."""
 
+import io
+import json
 import os
 import subprocess
 import sys
 
+import numpy as np
+import pandas as pd
+
+from fashionkit.data.schema import heads
 from fashionkit.data.sources import PROJECT_ROOT
+from fashionkit.outfits import recommender
 from fashionkit.serve import cli
 
 
@@ -41,3 +48,46 @@ def test_module_entry_point_exits_non_zero_on_a_corrupt_file(corrupt, tmp_path):
                          capture_output=True, text=True, env=env, cwd=PROJECT_ROOT, timeout=300)
     assert run.returncode == 1 and "error:" in run.stderr and str(corrupt) in run.stderr
     assert run.stdout == ""
+
+
+def _answers(shown_of: dict) -> dict:
+    """Both models' answers for a few photos: the first class of every head, and the presence head's
+    "yes" where ``shown_of[model]`` says the garment is in the photo."""
+    out = {}
+    for model, shown in shown_of.items():
+        n = len(shown)
+        probas = {h.key: np.tile(np.eye(h.n_classes)[0], (n, 1)) for h in heads(model)}
+        probas[f"{model}_present"] = np.array([[0.9, 0.1] if s else [0.2, 0.8] for s in shown])
+        out[model] = (probas, pd.DataFrame({f"{model}_source": ["garment"] * n, "note": [""] * n}))
+    return out
+
+
+def test_an_absent_garment_gets_empty_heads_and_a_note_and_nothing_found_says_so(tmp_path):
+    answers = _answers({"top": [True, False, False], "bottom": [True, True, False]})
+    table = cli.answer_table(["a.jpg", "skirt.jpg", "bag.jpg"], answers, {})
+    assert table["note"].tolist() == ["", "no top garment found: its heads are left empty",
+                                      "no garment found: every head is left empty"]
+    assert table["top_present"].tolist() == ["yes", "no", "no"]  # the presence head is always answered
+    for head in heads():
+        if head.presence:
+            continue
+        answered = table[head.key] != ""
+        assert answered.tolist() == ([True, False, False] if head.model == "top" else [True, True, False])
+        probs = table[[f"{head.key}.{c}" for c in head.names]].to_numpy(float)
+        assert np.isnan(probs[~answered.to_numpy()]).all() and (probs[answered.to_numpy()].sum(axis=1) == 1).all()
+    text = cli._as_text(table, {"top": None, "bottom": None})
+    assert "skirt.jpg\n  note: no top garment found: its heads are left empty\n  top type          -" in text
+    records = json.loads(table.to_json(orient="records"))  # the --format json rows: empty heads are null
+    assert records[2]["top_type.t-shirt"] is None and records[2]["top_type"] == ""
+    assert pd.isna(pd.read_csv(io.StringIO(table.to_csv(index=False)))["top_type"].iloc[2])
+
+
+def test_recommend_on_a_photo_with_no_garment_says_so_and_exits_zero(tmp_path, photo, capsys, monkeypatch):
+    class Bundle:
+        meta = {"k": 4, "space": "full vector"}
+
+    monkeypatch.setattr(recommender, "load_bundle", lambda folder: Bundle())
+    monkeypatch.setattr(cli, "_photo_probas", lambda artifacts, photos, meta: (
+        {}, {"top": np.array([False]), "bottom": np.array([False])}))
+    assert cli.main(["--artifacts", str(tmp_path), "recommend", str(photo)]) == 0
+    assert "no garment found" in capsys.readouterr().out

@@ -1,6 +1,7 @@
 """The garment-photo comparisons: paired tables on the same photos, heads without labels left out."""
 
 import numpy as np
+import pandas as pd
 
 from fashionkit.data.schema import heads
 from fashionkit.studies import garment_photos
@@ -31,10 +32,10 @@ def test_street_comparison_pairs_the_models_and_leaves_out_unlabelled_heads():
 def test_framing_comparison_keeps_the_whole_frame_as_reference_and_sees_no_difference_in_equal_readers():
     bottom = heads("bottom")
     y = {"bottom_major": np.array([0, 1, 0, 1] * 20), "bottom_sub": np.array([2, 3] * 40),
-         "bottom_length": np.full(80, -1)}
+         "bottom_length": np.full(80, -1), "bottom_present": np.full(80, -1)}
     same = {h.key: _proba(np.arange(80) % 4 != 0, np.clip(y[h.key], 0, None), h.n_classes) for h in bottom}
     table = garment_photos.framing_comparison(bottom, y, same, same, same, n_boot=200)
-    assert set(table["head"]) == {"bottom_major", "bottom_sub"}
+    assert set(table["head"]) == {"bottom_major", "bottom_sub"}  # length and presence: no label here
     assert table.loc[table["variant"] == "whole frame", "verdict"].eq("reference").all()
     others = table[table["variant"] != "whole frame"]
     assert np.allclose(others["diff_points"], 0.0) and others["verdict"].eq("within noise").all()
@@ -44,3 +45,24 @@ def test_masked_keeps_the_same_photos_of_every_head():
     values = {"a": np.arange(5), "b": np.arange(5) * 10}
     out = garment_photos.masked(values, np.array([1, 0, 1, 0, 0]))
     assert out["a"].tolist() == [0, 2] and out["b"].tolist() == [0, 20]
+
+
+def test_presence_pairs_each_photos_labels_with_the_boxes_found():
+    manifest = pd.DataFrame({
+        "source": ["clothing", "clothing", "ccp", "cad", "ccp"],
+        "tags": ["Skirt", "T-Shirt", "t-shirt jeans skin", None, "dress"],
+        "path": ["a", "b", "c", "d", "e"], "split": ["test", "test", "test", "test", "train"]})
+    boxes = pd.DataFrame({"top_source": ["one-piece", "garment", "garment", "fixed", "garment"],
+                          "bottom_source": ["garment", "fixed", "garment", "garment", "fixed"]},
+                         index=pd.Index(list("abcde"), name="path"))
+    truth, predicted, groups = garment_photos.presence(manifest, boxes, "test")
+    assert groups == ["garments alone", "garments alone", "CCP", "CAD"]
+    assert truth.to_dict("list") == {"top": [False, True, True, True], "bottom": [True, False, True, None]}
+    # a skirt read as part of a one-piece: the top is "shown", a mistake the presence table counts
+    assert predicted.to_dict("list") == {"top": [True, True, True, False], "bottom": [True, False, True, True]}
+
+
+def test_head_presence_follows_the_paths_and_counts_unread_photos_as_shown():
+    table = garment_photos.head_presence(["a", "b", "c"], {"top": (["c", "a", "b"], [0.2, 0.9, 0.5]),
+                                                           "bottom": (["a"], [0.1])})
+    assert table.to_dict("list") == {"top": [True, True, False], "bottom": [False, True, True]}

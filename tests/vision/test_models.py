@@ -42,7 +42,7 @@ def test_factory_shapes(net):
 
 def test_bottom_heads_and_default_heads():
     bottom = create_model(TINY, heads=schema.heads("bottom"), pretrained=False, trainable_blocks=0)
-    assert list(bottom.heads) == ["bottom_major", "bottom_sub", "bottom_length"]
+    assert list(bottom.heads) == ["bottom_major", "bottom_sub", "bottom_length", "bottom_present"]
     assert bottom.heads["bottom_sub"].out_features == 5
     top = create_model(TINY, pretrained=False)  # default heads: the top model's
     assert list(top.heads) == schema.label_columns("top")
@@ -118,8 +118,9 @@ def test_all_missing_gives_exactly_zero_and_options_apply():
 def test_encode_targets_uses_schema_order():
     heads = schema.heads("bottom")
     frame = pd.DataFrame({"bottom_major": ["skirt", None], "bottom_sub": [None, "jeans"],
-                          "bottom_length": ["knee", "full"]}).astype("string")
+                          "bottom_length": ["knee", "full"], "bottom_present": ["yes", "no"]}).astype("string")
     t = encode_targets(frame, heads)
+    assert t["bottom_present"].tolist() == [0, 1]
     assert t["bottom_major"].tolist() == [1, MISSING]
     assert t["bottom_sub"].tolist() == [MISSING, 0]
     assert t["bottom_length"].tolist() == [3, 0]
