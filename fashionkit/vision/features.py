@@ -278,7 +278,8 @@ def extract_features(
     path's garment share maps), and are keyed by a digest of the maps of the rows they compute.
     ``whole_frame_rows`` (positions in ``paths``): photos of one garment alone, with no person
     (:func:`fashionkit.data.sources.garment_alone`), where a view's fixed box of the frame reads the
-    whole photo instead; those views are keyed by a digest of these rows.
+    whole photo instead; those views are keyed by a digest of these rows.  A cut-out view (training
+    only) is not computed for them: a garment alone has no scene to cut it out of (NaN rows).
     Under ``torchrun`` (:mod:`fashionkit.vision.distributed`) each process computes its share of
     every global batch of ``batch_size`` rows per process; rank 0 gathers them in order and
     alone writes the cache (the same files as one process writes), which every rank then
@@ -311,6 +312,8 @@ def extract_features(
             want["whole_frame_digest"] = _digest(sorted(whole))
         if augmented_rows is not None and view.augment is not None:
             todo = np.unique(np.asarray(augmented_rows, dtype=int))
+            if view.cutout and whole:  # a garment alone has no scene to cut it out of: no cut-out view
+                todo = np.setdiff1d(todo, np.fromiter(whole, dtype=int))
             want["rows_digest"] = _digest(todo.tolist())
             if not len(todo):
                 raise ValueError(f"view {view.name!r}: augmented_rows is empty (no training photos?)")
