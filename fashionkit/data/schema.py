@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 MODELS = ("top", "bottom")
 
 
@@ -74,6 +76,9 @@ def _c(name: str, en: str, ko: str) -> ClassSpec:
     return ClassSpec(name, en, ko)
 
 
+# The classes of a presence head (``Head.presence``): is the model's garment in the photo?
+PRESENCE_CLASSES = (_c("yes", "yes", "있음"), _c("no", "no", "없음"))
+
 HEADS: tuple[Head, ...] = (
     Head(
         "top_type", "top", "top type", "상의 종류",
@@ -112,8 +117,7 @@ HEADS: tuple[Head, ...] = (
         note="CAD sleevelength; garments: T-Shirt short, Longsleeve long. No source labels 3/4 sleeves.",
     ),
     Head(
-        "top_present", "top", "top in the photo", "상의 있음",
-        (_c("yes", "yes", "있음"), _c("no", "no", "없음")),
+        "top_present", "top", "top in the photo", "상의 있음", PRESENCE_CLASSES,
         sources=("ccp", "cad", "clothing"),
         note="Garments: yes for a top's category, no for a bottom's (one garment per photo); CCP: yes when an "
         "upper garment is tagged (an untagged one is left unlabelled, not 'no'); CAD: yes. "
@@ -147,8 +151,7 @@ HEADS: tuple[Head, ...] = (
         "(fashionkit.data.masks); tag-only photos have no length label.",
     ),
     Head(
-        "bottom_present", "bottom", "bottom in the photo", "하의 있음",
-        (_c("yes", "yes", "있음"), _c("no", "no", "없음")),
+        "bottom_present", "bottom", "bottom in the photo", "하의 있음", PRESENCE_CLASSES,
         sources=("ccp", "clothing"),
         note="Garments: yes for a bottom's category, no for a top's; CCP: yes when a bottom garment is tagged "
         "(else unlabelled). The command line leaves the bottom heads empty when the answer is no.",
@@ -181,6 +184,18 @@ def get_head(key: str) -> Head:
         return _BY_KEY[key]
     except KeyError:
         raise UnknownLabelError(f"unknown head {key!r}; known: {', '.join(_BY_KEY)}") from None
+
+
+def presence_head(model: str) -> Head:
+    """The head of ``model`` that says whether its garment is in the photo."""
+    return next(h for h in heads(model) if h.presence)
+
+
+def garment_in_photo(model: str, probas) -> np.ndarray:
+    """Per photo: does ``model``'s presence head (``probas``: head key -> class probabilities) say its
+    garment is in the photo?  The one rule the command line and chapter 5 read presence by."""
+    head = presence_head(model)
+    return np.asarray(probas[head.key])[:, head.index("yes")] >= 0.5
 
 
 def label_columns(model: str | None = None) -> list[str]:

@@ -27,7 +27,7 @@ import numpy as np
 
 from fashionkit.book.tables import proba_string
 from fashionkit.data.images import ImageProblem, load_image
-from fashionkit.data.schema import get_head, heads
+from fashionkit.data.schema import garment_in_photo, get_head, heads
 from fashionkit.serve.deploy import deployment_for
 from fashionkit.serve.graphs import CHECKPOINTS, DEFAULT_ARTIFACTS
 
@@ -187,12 +187,6 @@ def answer_table(photos, answers: dict, clfs: dict):
     for model, clf in clfs.items():
         out[f"{model}_model_split"] = getattr(clf, "split_hash_", "")
     return out
-
-
-def garment_in_photo(model: str, probas: dict) -> np.ndarray:
-    """Per photo: does the model's presence head (``<model>_present``) say its garment is in the photo?"""
-    head = next(h for h in heads(model) if h.presence)
-    return np.asarray(probas[head.key])[:, head.index("yes")] >= 0.5
 
 
 def _as_text(table, clfs: dict) -> str:

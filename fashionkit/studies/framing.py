@@ -137,10 +137,11 @@ def framing_test(readers: dict, images, garment_masks, model: str, framings, tar
         raise ValueError(f"the reference framing {reference_framing!r} must be one of the framings {list(framings)}")
     rows, probas = {}, {}
     groups = {"all": np.ones(len(images), dtype=bool), **{k: np.asarray(v, dtype=bool) for k, v in (subsets or {}).items()}}
+    as_taken = [img.convert("RGB") for img in images]  # what each framing is compared with
     for framing in [reference_framing] + [f for f in framings if f != reference_framing]:
         framed = [reframe(img, framing, m, model) for img, m in zip(images, garment_masks)]
-        changed = np.array([framing == reference_framing or _changed(img.convert("RGB"), f)
-                            for img, f in zip(images, framed)], dtype=bool)
+        changed = np.array([framing == reference_framing or _changed(img, f) for img, f in zip(as_taken, framed)],
+                           dtype=bool)
         rows[framing] = []
         for reader, (clf, views, image_size) in readers.items():
             proba, boxes = predict_images(clf, framed, views, image_size, names, return_boxes=True,

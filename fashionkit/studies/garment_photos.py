@@ -24,8 +24,8 @@ import pandas as pd
 
 from fashionkit.data.labels import garments_present
 from fashionkit.data.schema import Head
-from fashionkit.vision.garment_boxes import GARMENTS, garment_shown
 from fashionkit.metrics.comparison import ablation_table
+from fashionkit.vision.garment_boxes import GARMENTS, garment_shown
 
 #: Each source's group name in the presence table (CCP's two halves pooled: presence is not a head).
 SOURCE_NAMES = {"ccp": "CCP", "cad": "CAD", "clothing": "garments alone"}
@@ -33,7 +33,8 @@ KEPT = "kept (with garment photos)"
 WITHOUT = "street photos only"
 
 
-def _labelled_heads(heads: Sequence[Head], y: dict) -> list[Head]:
+def labelled_heads(heads: Sequence[Head], y: dict) -> list[Head]:
+    """The heads of ``heads`` that some photo of ``y`` (head key -> class index, -1 unlabelled) labels."""
     return [h for h in heads if (np.asarray(y[h.key]) >= 0).any()]
 
 
@@ -41,7 +42,7 @@ def street_comparison(heads: Sequence[Head], y: dict, kept: dict, without: dict,
                       level: float = 0.95, seed: int = 0) -> pd.DataFrame:
     """The kept model (``kept``: head -> probabilities) against the street-only model (``without``) on the
     same street photos (``y``: head -> class index, -1 unlabelled): the ablation table, reference ``without``."""
-    return ablation_table(_labelled_heads(heads, y), y, {WITHOUT: without, KEPT: kept}, WITHOUT, n_boot, level, seed)
+    return ablation_table(labelled_heads(heads, y), y, {WITHOUT: without, KEPT: kept}, WITHOUT, n_boot, level, seed)
 
 
 def framing_comparison(heads: Sequence[Head], y: dict, whole_frame: dict, garment_box: dict, both: dict,
@@ -49,7 +50,7 @@ def framing_comparison(heads: Sequence[Head], y: dict, whole_frame: dict, garmen
     """One model's reading of garment photos by their whole frame (the reference), by the garment box
     the segmenter found, and by both averaged; only heads the garment photos label."""
     variants = {"whole frame": whole_frame, "garment box": garment_box, "both averaged": both}
-    return ablation_table(_labelled_heads(heads, y), y, variants, "whole frame", n_boot, level, seed)
+    return ablation_table(labelled_heads(heads, y), y, variants, "whole frame", n_boot, level, seed)
 
 
 def masked(values: dict, mask: np.ndarray) -> dict:
@@ -73,8 +74,9 @@ def presence(manifest: pd.DataFrame, box_sources: pd.DataFrame, split: str) -> t
 
 def head_presence(paths, answered: dict) -> pd.DataFrame:
     """The presence heads' answer for ``paths`` (a column per garment): ``answered[garment]`` is
-    ``(paths the model read, probability of "yes")``; a photo the model did not read (the bottom
-    model reads no CAD photo) counts as shown, which only matters where no label says otherwise."""
+    ``(paths the model read, its answer per photo)`` (:func:`fashionkit.data.schema.garment_in_photo`);
+    a photo the model did not read (the bottom model reads no CAD photo) counts as shown, which
+    only matters where no label says otherwise."""
     paths = list(paths)
-    return pd.DataFrame({g: pd.Series(np.asarray(p_yes) >= 0.5, index=list(read)).reindex(paths, fill_value=True)
-                         .to_numpy(dtype=bool) for g, (read, p_yes) in answered.items()})
+    return pd.DataFrame({g: pd.Series(np.asarray(shown, dtype=bool), index=list(read)).reindex(paths, fill_value=True)
+                         .to_numpy(dtype=bool) for g, (read, shown) in answered.items()})

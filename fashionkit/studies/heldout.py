@@ -59,7 +59,8 @@ def heldout_views(manifest: pd.DataFrame, clf, view_names, trained_views, featur
     maps = {s: take(cached, pos[s]) for s in ("val", "test")}
     extra = [v for v in view_names if v not in trained_views]
     if extra:
-        paths = pd.concat([frames["val"], frames["test"]])["path"].tolist()
+        held = pd.concat([frames["val"], frames["test"]])
+        paths = held["path"].tolist()
         net = create_model(clf.backbone, heads=heads(model), pretrained=True, trainable_blocks=clf.trainable_blocks)
         cache_dir = (Path(features_dir)
                      / f"heldout_{clf.backbone}_cut{clf.trainable_blocks}_{'+'.join(model_sources(model))}")
@@ -68,8 +69,7 @@ def heldout_views(manifest: pd.DataFrame, clf, view_names, trained_views, featur
                                  image_size=tuple(image_size), batch_size=batch_size, cache_path=cache_dir,
                                  progress=progress,
                                  boxes=read_boxes(features_dir) if any(s.garment for s in specs) else None,
-                                 whole_frame_rows=np.flatnonzero(garment_alone(
-                                     pd.concat([frames["val"], frames["test"]]))))
+                                 whole_frame_rows=np.flatnonzero(garment_alone(held)))
         n_val = len(frames["val"])
         for v in extra:
             maps["val"][v] = np.asarray(cache.views[v][:n_val])

@@ -303,11 +303,11 @@ def extract_features(
     progress = progress and ctx.is_main
     engine = resolve_engine(engine)
     run = runner(frozen, engine)
+    whole = frozenset(int(i) for i in (whole_frame_rows if whole_frame_rows is not None else ()))
     for view in views:
         want = _meta_for(frozen, paths, view, image_size, config)
         want["engine"] = engine
         todo = np.arange(len(paths))
-        whole = frozenset(int(i) for i in (whole_frame_rows if whole_frame_rows is not None else ()))
         if whole and view.garment is None and view.box is not None:
             want["whole_frame_digest"] = _digest(sorted(whole))
         if augmented_rows is not None and view.augment is not None:

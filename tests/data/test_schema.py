@@ -50,3 +50,11 @@ def test_digest_lists_trainable_classes_in_order():
     digest = schema.SchemaDigest.of("bottom")
     assert digest.heads["bottom_major"] == ("pants", "skirt")
     assert list(digest.heads) == schema.label_columns("bottom")
+
+
+def test_presence_is_read_from_the_presence_heads_yes_share():
+    import numpy as np
+
+    assert schema.presence_head("bottom").key == "bottom_present"
+    probas = {"top_present": np.array([[0.9, 0.1], [0.5, 0.5], [0.2, 0.8]])}
+    assert schema.garment_in_photo("top", probas).tolist() == [True, True, False]

@@ -63,6 +63,6 @@ def test_presence_pairs_each_photos_labels_with_the_boxes_found():
 
 
 def test_head_presence_follows_the_paths_and_counts_unread_photos_as_shown():
-    table = garment_photos.head_presence(["a", "b", "c"], {"top": (["c", "a", "b"], [0.2, 0.9, 0.5]),
-                                                           "bottom": (["a"], [0.1])})
+    table = garment_photos.head_presence(["a", "b", "c"], {"top": (["c", "a", "b"], [False, True, True]),
+                                                           "bottom": (["a"], [False])})
     assert table.to_dict("list") == {"top": [True, True, False], "bottom": [False, True, True]}
