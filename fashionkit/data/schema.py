@@ -12,6 +12,7 @@ pattern, point) stays in the schema so the book can say so.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -196,6 +197,34 @@ def garment_in_photo(model: str, probas) -> np.ndarray:
     garment is in the photo?  The one rule the command line and chapter 5 read presence by."""
     head = presence_head(model)
     return np.asarray(probas[head.key])[:, head.index("yes")] >= 0.5
+
+
+def alone_in_photo(model: str, answers: Mapping[str, Mapping]) -> np.ndarray:
+    """Per photo: does every other model of ``answers`` (model -> its heads' probabilities) say its garment is
+    absent?  Such a photo shows ``model``'s garment alone, if any; ``model`` then reads it by its
+    ``alone_views`` (a checkpoint's ``extra_["alone_views"]``; chapter 4 chooses them on validation).
+    The one rule the command line and chapters 4-5 read it by."""
+    others = [m for m in answers if m != model]
+    if not others:
+        raise ValueError(f"no other model's answers to tell whether {model}'s garment is alone")
+    return np.logical_and.reduce([~garment_in_photo(m, answers[m]) for m in others])
+
+
+def replace_rows(probas: Mapping[str, np.ndarray], other: Mapping[str, np.ndarray], rows) -> dict[str, np.ndarray]:
+    """``probas`` (head -> class probabilities, a row per photo) with the photos of ``rows`` (a boolean
+    mask) answered by ``other`` instead (a row per photo of ``rows``, in order): one reading for most
+    photos, another for some (a garment photographed alone read by its whole frame,
+    :func:`alone_in_photo`)."""
+    rows = np.asarray(rows, dtype=bool)
+    out = {}
+    for k, p in probas.items():
+        out[k] = np.array(p, dtype=float)
+        if rows.any():
+            replacement = np.asarray(other[k], dtype=float)
+            if len(replacement) != int(rows.sum()):
+                raise ValueError(f"{k}: {len(replacement)} replacement rows for {int(rows.sum())} photos")
+            out[k][rows] = replacement
+    return out
 
 
 def label_columns(model: str | None = None) -> list[str]:

@@ -92,7 +92,7 @@ import numpy as np
 import pandas as pd
 
 from fashionkit.data.images import ImageProblem, load_image
-from fashionkit.data.schema import heads
+from fashionkit.data.schema import alone_in_photo, heads, replace_rows
 from fashionkit.data.sources import PROJECT_ROOT
 from fashionkit.serve.graphs import (
     BOX_COLUMNS,
@@ -140,6 +140,7 @@ class DeployedModel:
     heads: dict
     split_hash_: str
     segmenter: str | None
+    alone_views: list = field(default_factory=list)  # views of a photo that shows this model's garment alone
     sessions: dict = field(default_factory=dict, repr=False)
 
 
@@ -160,7 +161,8 @@ class Deployment:
         self.workers = max(1, min(int(workers), self.threads))
         self.call_threads = max(1, self.threads // self.workers)  # threads of one session call
         self.models = {m: DeployedModel(m, [_view(v) for v in spec["views"]], tuple(spec["image_size"]),
-                                        spec["data_config"], spec["heads"], spec["split_hash"], spec["segmenter"])
+                                        spec["data_config"], spec["heads"], spec["split_hash"], spec["segmenter"],
+                                        [_view(v) for v in spec["alone_views"]])
                        for m, spec in manifest["models"].items()}
         self.segmenters = manifest["segmenters"]
         self._sessions: dict = {}
@@ -196,22 +198,38 @@ class Deployment:
                                      columns=BOX_COLUMNS)
         return out
 
+    def _views(self, model: str, views, images, names, boxes) -> dict:
+        """``model``'s probabilities of decoded photos read in ``views``, averaged."""
+        dep = self.models[model]
+        keys = list(dep.heads)
+        per_view = []
+        for spec in views:
+            size = tuple(spec.size or dep.image_size)
+            x = np.stack([prepare_array(img, spec, size, dep.data_config, view_seed(spec, n),
+                                        boxes[spec.garment].iloc[j] if spec.garment else None)
+                          for j, (img, n) in enumerate(zip(images, names))])
+            per_view.append(dict(zip(keys, self._run(self.manifest["models"][model]["graphs"][size_key(size)], x))))
+        return _average(per_view)
+
     def _answer(self, images, names) -> dict:
-        """``{model: (probabilities, boxes)}`` of one batch of decoded photos."""
+        """``{model: (probabilities, boxes)}`` of one batch of decoded photos.  A photo in which every other
+        model finds no garment (:func:`fashionkit.data.schema.alone_in_photo`) is read again by a model's
+        ``alone_views``, where it has some."""
         found = self._boxes(images)
         out = {}
         for model, dep in self.models.items():
             boxes = found[dep.segmenter] if dep.segmenter is not None else pd.DataFrame(index=range(len(images)))
-            keys = list(dep.heads)
-            per_view = []
-            for spec in dep.views:
-                size = tuple(spec.size or dep.image_size)
-                x = np.stack([prepare_array(img, spec, size, dep.data_config, view_seed(spec, n),
-                                            boxes[spec.garment].iloc[j] if spec.garment else None)
-                              for j, (img, n) in enumerate(zip(images, names))])
-                per_view.append(dict(zip(keys, self._run(self.manifest["models"][model]["graphs"][size_key(size)],
-                                                          x))))
-            out[model] = (_average(per_view), boxes)
+            out[model] = (self._views(model, dep.views, images, names, boxes), boxes)
+        first = {m: probas for m, (probas, _) in out.items()}
+        for model, dep in self.models.items():
+            if not dep.alone_views or len(self.models) < 2:
+                continue
+            alone = alone_in_photo(model, first)
+            if alone.any():
+                rows = np.flatnonzero(alone)
+                again = self._views(model, dep.alone_views, [images[j] for j in rows], [names[j] for j in rows],
+                                    out[model][1].iloc[rows].reset_index(drop=True))
+                out[model] = (replace_rows(out[model][0], again, alone), out[model][1])
         return out
 
     def read(self, paths, batch_size: int = 16, progress: bool = False, on_problem=None) -> tuple[list[str], dict]:

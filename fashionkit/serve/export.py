@@ -157,10 +157,11 @@ def export_deployment(checkpoints: dict, out_dir, log=None) -> Path:
                                 for m, p in checkpoints.items()}}
     for model, clf in clfs.items():
         specs = [view_spec(v) for v in clf.extra_["views"]]
+        alone = [view_spec(v) for v in clf.extra_.get("alone_views", [])]
         image_size = [int(s) for s in clf.extra_["image_size"]]
         keys = list(clf.net_.heads)
         graphs = {}
-        for size in sorted({tuple(s.size or image_size) for s in specs}):
+        for size in sorted({tuple(s.size or image_size) for s in specs + alone}):
             name = f"{model}-{size_key(size)}.onnx"
             say(f"{name}: the {model} model whole (trunk, upper blocks, heads, softmax) at {size[0]}x{size[1]}")
             _export_graph(_probabilities(clf.net_.eval(), keys), (3, *size), [f"p_{k}" for k in keys], out / name)
@@ -182,7 +183,8 @@ def export_deployment(checkpoints: dict, out_dir, log=None) -> Path:
                     "std": list(seg.trunk_.data_config["std"])}
             seg_name = f"segmenter-{match}"
         manifest["models"][model] = {
-            "views": [_plain(asdict(s)) for s in specs], "image_size": image_size,
+            "views": [_plain(asdict(s)) for s in specs], "alone_views": [_plain(asdict(s)) for s in alone],
+            "image_size": image_size,
             "data_config": _plain(dict(clf.net_.data_config)),
             "heads": {k: list(clf.classes_[k]) for k in keys}, "graphs": graphs,
             "split_hash": clf.split_hash_, "segmenter": seg_name}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from fashionkit.data.sources import PROJECT_ROOT
 
-FORMAT = "fashionkit-deploy-1"  # bump when the graphs or the JSON change meaning: older exports become stale
+FORMAT = "fashionkit-deploy-2"  # bump when the graphs or the JSON change meaning: older exports become stale
 DEPLOY_DIR = "deploy"           # under the artifacts folder
 MANIFEST = "deploy.json"
 DEFAULT_ARTIFACTS = PROJECT_ROOT / "build" / "artifacts"

@@ -10,6 +10,11 @@ questions follow, each answered with paired comparisons on the same photos
   (:func:`street_comparison`; validation in chapters 3-4, the test split once in chapter 5).
 * **Garment photos.**  Is such a photo better read by its whole frame (what a fixed-box view
   reads on a garment photo) or by the box the segmenter found (:func:`framing_comparison`)?
+* **One garment alone, as the command line reads it.**  A photo in which the other model finds no
+  garment (:func:`fashionkit.data.schema.alone_in_photo`) may be read by other views, e.g. the
+  bottom model by the whole frame: :func:`alone_comparison` compares that rule with the
+  garment box on every held-out photo (street photos the rule touches by mistake included) and
+  :func:`keeps` says whether it is kept.
 * **Presence.**  Which garments does a photo show?  The labels say it where they can
   (:func:`fashionkit.data.labels.garments_present`); the reader says it by the boxes it found
   (:func:`fashionkit.vision.garment_boxes.garment_shown`); :func:`presence` pairs the two.
@@ -23,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from fashionkit.data.labels import garments_present
-from fashionkit.data.schema import Head
+from fashionkit.data.schema import Head, replace_rows
 from fashionkit.metrics.comparison import ablation_table
 from fashionkit.vision.garment_boxes import GARMENTS, garment_shown
 
@@ -51,6 +56,22 @@ def framing_comparison(heads: Sequence[Head], y: dict, whole_frame: dict, garmen
     the segmenter found, and by both averaged; only heads the garment photos label."""
     variants = {"whole frame": whole_frame, "garment box": garment_box, "both averaged": both}
     return ablation_table(labelled_heads(heads, y), y, variants, "whole frame", n_boot, level, seed)
+
+
+def alone_comparison(heads: Sequence[Head], y: dict, box: dict, alone_reading: dict, alone, rule: str,
+                     n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """Every photo read by its garment box (the reference) against ``rule``: the photos of ``alone``
+    (a boolean mask) read by ``alone_reading`` (head -> probabilities, a row per photo of ``alone``) instead."""
+    ruled = replace_rows(box, alone_reading, alone)
+    return ablation_table(labelled_heads(heads, y), y, {"garment box": box, rule: ruled}, "garment box",
+                          n_boot, level, seed)
+
+
+def keeps(table: pd.DataFrame, variant: str) -> bool:
+    """The developers' rule for a lever: ``variant`` is better than the reference beyond noise on some
+    head of ``table`` (:func:`fashionkit.metrics.comparison.ablation_table`) and worse beyond noise on none."""
+    verdicts = set(table.loc[table["variant"] == variant, "verdict"])
+    return "better" in verdicts and "worse" not in verdicts
 
 
 def masked(values: dict, mask: np.ndarray) -> dict:

@@ -77,6 +77,24 @@ def heldout_views(manifest: pd.DataFrame, clf, view_names, trained_views, featur
     return HeldOut(model, frames, {s: {v: m[v] for v in view_names} for s, m in maps.items()})
 
 
+def cached_answers(manifest: pd.DataFrame, clf, paths, features_dir, view_size=None) -> dict:
+    """``clf``'s probabilities (head -> array) for the photos ``paths`` in the views stored with it
+    (``extra_["views"]``), from chapters 2-4's cache: e.g. the top model's presence answers for the
+    bottom model's photos.  Every path must be one of the model's photos."""
+    views = list(clf.extra_["views"])
+    rows, cached = model_views(manifest, clf.model, views, features_dir, clf.backbone, clf.trainable_blocks,
+                               clf.extra_["image_size"], progress=False, view_size=view_size)
+    return clf.predict_proba(take(cached, rows_of(manifest.iloc[rows], paths)), views)
+
+
+def rows_of(frame: pd.DataFrame, paths) -> np.ndarray:
+    """Positions in ``frame`` (manifest rows) of the photos ``paths``, in their order; every path must be there."""
+    where = pd.Index(frame["path"]).get_indexer(list(paths))
+    if (where < 0).any():
+        raise ValueError(f"{int((where < 0).sum())} of the photos are not in the frame")
+    return where
+
+
 def predict_variants(clf, maps: dict, variants: dict) -> dict:
     """``{variant: {head: proba}}``: each variant the mean over its views (``{variant: [view, ...]}``).
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-__all__ = ["ViewSpec", "WHOLE", "WHOLE_FLIP", "UPPER_BODY", "UPPER_BODY_AUG", "LOWER_BODY", "LOWER_BODY_AUG", "TOP_GARMENT", "TOP_GARMENT_AUG", "BOTTOM_GARMENT", "BOTTOM_GARMENT_AUG", "TOP_GARMENT_CUTOUT", "BOTTOM_GARMENT_CUTOUT", "DEFAULT_VIEWS", "VIEWS", "view_seed", "jitter_box", "view_box", "prepare_array", "view_spec", "PLAIN", "cut_out_by_mask"]
+__all__ = ["ViewSpec", "WHOLE", "WHOLE_FLIP", "UPPER_BODY", "UPPER_BODY_AUG", "LOWER_BODY", "LOWER_BODY_AUG", "TOP_GARMENT", "TOP_GARMENT_AUG", "BOTTOM_GARMENT", "BOTTOM_GARMENT_AUG", "TOP_GARMENT_CUTOUT", "BOTTOM_GARMENT_CUTOUT", "BOTTOM_WHOLE_FRAME", "DEFAULT_VIEWS", "VIEWS", "view_seed", "jitter_box", "view_box", "prepare_array", "view_spec", "PLAIN", "cut_out_by_mask"]
 
 
 @dataclass(frozen=True)
@@ -78,12 +78,15 @@ TOP_GARMENT_CUTOUT = ViewSpec("top_garment_cutout", garment="top", size=TOP_GARM
                               cutout=True)
 BOTTOM_GARMENT_CUTOUT = ViewSpec("bottom_garment_cutout", garment="bottom", size=BOTTOM_GARMENT.size,
                                  augment="light", cutout=True)
+# The whole photo at the lower-body view's size: how the bottom model reads a photo in which the top
+# model finds no top (one garment photographed alone; chapter 4 chose it on validation).
+BOTTOM_WHOLE_FRAME = ViewSpec("bottom_whole_frame", size=LOWER_BODY.size)
 DEFAULT_VIEWS: tuple[ViewSpec, ...] = (WHOLE, WHOLE_FLIP)
 # Every named view, so params can name views as data.
 VIEWS: dict[str, ViewSpec] = {v.name: v for v in (WHOLE, WHOLE_FLIP, UPPER_BODY, UPPER_BODY_AUG,
                                                    LOWER_BODY, LOWER_BODY_AUG, TOP_GARMENT, TOP_GARMENT_AUG,
                                                    BOTTOM_GARMENT, BOTTOM_GARMENT_AUG, TOP_GARMENT_CUTOUT,
-                                                   BOTTOM_GARMENT_CUTOUT)}
+                                                   BOTTOM_GARMENT_CUTOUT, BOTTOM_WHOLE_FRAME)}
 
 _RESAMPLE = {
     "bicubic": Image.BICUBIC,

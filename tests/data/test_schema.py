@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from fashionkit.data import schema
@@ -53,8 +54,25 @@ def test_digest_lists_trainable_classes_in_order():
 
 
 def test_presence_is_read_from_the_presence_heads_yes_share():
-    import numpy as np
 
     assert schema.presence_head("bottom").key == "bottom_present"
     probas = {"top_present": np.array([[0.9, 0.1], [0.5, 0.5], [0.2, 0.8]])}
     assert schema.garment_in_photo("top", probas).tolist() == [True, True, False]
+
+
+def test_a_photo_is_alone_for_a_model_when_every_other_model_finds_no_garment():
+    top = {"top_present": np.array([[0.9, 0.1], [0.3, 0.7], [0.5, 0.5]])}
+    assert schema.alone_in_photo("bottom", {"top": top, "bottom": {}}).tolist() == [False, True, False]
+    with pytest.raises(ValueError, match="no other model"):
+        schema.alone_in_photo("bottom", {"bottom": {}})
+
+
+def test_replace_rows_answers_the_masked_photos_by_the_other_reading_in_order():
+    box = {"h": np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]])}
+    other = {"h": np.array([[0.0, 1.0], [0.2, 0.8]])}
+    out = schema.replace_rows(box, other, np.array([True, False, True]))
+    assert out["h"].tolist() == [[0.0, 1.0], [1.0, 0.0], [0.2, 0.8]]
+    assert box["h"][0].tolist() == [1.0, 0.0]  # the reading given is not changed
+    assert schema.replace_rows(box, {}, np.zeros(3, bool))["h"].tolist() == box["h"].tolist()
+    with pytest.raises(ValueError, match="2 replacement rows for 1 photos"):
+        schema.replace_rows(box, other, np.array([True, False, False]))

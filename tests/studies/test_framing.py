@@ -72,8 +72,8 @@ def test_a_garment_missing_from_the_mask_leaves_the_photo_as_is(photo):
 def test_summary_gives_the_largest_drop_with_its_interval_and_a_verdict():
     rows = []
     for head, drops in {"a": (0.0, 1.0, 20.0), "b": (0.0, 2.0, 3.0), "c": (0.0, 4.0, 6.0)}.items():
-        for framing, d in zip(("normal", "tight", "background_removed"), drops):
-            rows.append({"framing": framing, "reader": "garment box", "head": head, "n": 100,
+        for kind, d in zip(("normal", "tight", "background_removed"), drops):
+            rows.append({"framing": kind, "reader": "garment box", "head": head, "n": 100,
                          "accuracy_%": 90 - d, "drop_points": d, "drop_lo": d - 4, "drop_hi": d + 4})
     summary = framing_summary(pd.DataFrame(rows), max_drop=5.0).xs("garment box", level="reader")
     assert summary.loc["a", "largest drop, points"] == 20 and summary.loc["a", "worst framing"] == "background removed"

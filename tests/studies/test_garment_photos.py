@@ -66,3 +66,25 @@ def test_head_presence_follows_the_paths_and_counts_unread_photos_as_shown():
     table = garment_photos.head_presence(["a", "b", "c"], {"top": (["c", "a", "b"], [False, True, True]),
                                                            "bottom": (["a"], [False])})
     assert table.to_dict("list") == {"top": [True, True, False], "bottom": [False, True, True]}
+
+
+def test_the_alone_rule_is_kept_only_when_it_wins_somewhere_and_loses_nowhere():
+    bottom = heads("bottom")
+    n = 120
+    y = {"bottom_major": np.array([0, 1] * 60), "bottom_sub": np.array([2, 3, 4] * 40),
+         "bottom_length": np.full(n, -1), "bottom_present": np.full(n, -1)}
+    box = {h.key: _proba(np.arange(n) >= 60, np.clip(y[h.key], 0, None), h.n_classes) for h in bottom}
+    alone = np.arange(n) < 60  # the photos the box reads wrong: the rule reads them right
+    right = {h.key: _proba(np.ones(60, bool), np.clip(y[h.key][:60], 0, None), h.n_classes) for h in bottom}
+    table = garment_photos.alone_comparison(bottom, y, box, right, alone, "rule", n_boot=200)
+    assert set(table["head"]) == {"bottom_major", "bottom_sub"}
+    assert np.allclose(table.loc[table["variant"] == "rule", "diff_points"], 50.0)
+    assert garment_photos.keeps(table, "rule")
+    # right on the class of the photos it touches, wrong on their sub class where the box was right
+    sub = heads("bottom")[1]
+    box_right_on_sub = dict(box, bottom_sub=_proba(np.ones(n, bool), y["bottom_sub"], sub.n_classes))
+    mixed = dict(right, bottom_sub=_proba(np.zeros(60, bool), y["bottom_sub"][:60], sub.n_classes))
+    table = garment_photos.alone_comparison(bottom, y, box_right_on_sub, mixed, alone, "rule", n_boot=200)
+    assert not garment_photos.keeps(table, "rule")  # better on class, worse on sub class: not kept
+    nothing = garment_photos.alone_comparison(bottom, y, box, {}, np.zeros(n, bool), "rule", n_boot=200)
+    assert not garment_photos.keeps(nothing, "rule")  # touches no photo: within noise everywhere
