@@ -59,3 +59,21 @@ def verdict(table: pd.DataFrame, chosen: str, floor: str = "random", ceiling: st
     if others:
         parts.append("the other spaces are " + ", ".join(f"{relation(n)} it ({n})" for n in others))
     return "; ".join(parts) + "."
+
+
+def aims_line(table: pd.DataFrame, chosen: str, aims: dict) -> str:
+    """The guard of chapter 7's first screen: the test agreement of the full vector and of the space
+    chosen on validation beside their aims (``aims``: ``{"full vector": %, "chosen space": %}``, from
+    ``params/targets.yaml``), each with a computed verdict: met, not met with the aim inside the
+    interval, or not met."""
+    parts = []
+    for name, space in (("full vector", "full vector"), ("chosen space", chosen)):
+        if name not in aims or space not in table.index:
+            continue
+        row, aim = table.loc[space], aims[name]
+        mean, low, high = row["mean_agreement_%"], row["ci_low_%"], row["ci_high_%"]
+        verdict_ = ("**met**" if mean >= aim else
+                    "**not met** (the interval holds the aim)" if high >= aim else "**not met**")
+        label = "full vector" if name == "full vector" else f"chosen space ({space})"
+        parts.append(f"{label} {mean:.1f}% ({low:.1f}–{high:.1f}) against an aim of {aim:g}%: {verdict_}")
+    return "Agreement on the test queries: " + "; ".join(parts) + "." if parts else ""

@@ -204,6 +204,28 @@ def recommendation_table(labels: pd.DataFrame, X, query_positions, neighbours: M
     return out
 
 
+def outside_query_table(collection_labels_: pd.DataFrame, query_labels: pd.DataFrame, X_collection, X_queries,
+                        neighbours: Mapping[str, np.ndarray], heads_, k: int, n_boot: int = 1000, level: float = 0.95,
+                        seed: int = 0) -> pd.DataFrame:
+    """:func:`recommendation_table` for queries that are not outfits of the collection (a garment photographed
+    alone): ``neighbours[name]`` holds ``(n_queries, k)`` collection positions; each query's labels
+    (``query_labels``, a row per query) are compared with its neighbours' on ``heads_``.  ``random``
+    picks ``k`` distinct collection outfits per query.  ``X_*``: the vectors diversity is measured in;
+    coverage is a share of the collection."""
+    heads_ = heads_or_all(heads_)
+    keys = [h.key for h in heads_]
+    n = len(collection_labels_)
+    labels = pd.concat([collection_labels_[keys], query_labels[keys]], ignore_index=True)
+    q = np.arange(n, n + len(query_labels))
+    rng = np.random.default_rng(seed)
+    picks = {**neighbours, "random": np.array([rng.choice(n, size=k, replace=False) for _ in q], dtype=np.int64)
+             .reshape(len(q), k)}
+    X = np.vstack([np.asarray(X_collection, dtype=np.float64), np.asarray(X_queries, dtype=np.float64)])
+    table = recommendation_table(labels, X, q, picks, heads_, n_boot=n_boot, level=level, seed=seed)
+    table["coverage"] = [coverage(nb, n) for nb in picks.values()]
+    return table
+
+
 def collection_labels(collection: pd.DataFrame, heads_=None) -> pd.DataFrame:
     """The ground-truth labels of the collection, one column per head key (NA = no label)."""
     return pd.DataFrame({h.key: collection[f"label.{h.key}"] for h in heads_or_all(heads_)})

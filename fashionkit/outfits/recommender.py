@@ -22,7 +22,7 @@ from sklearn.neighbors import NearestNeighbors
 from fashionkit.data.schema import MODELS
 from fashionkit.data.schema import heads as schema_heads
 from fashionkit.data.validation import check_is_fitted, check_matrix
-from fashionkit.outfits.vectors import head_slices, outfit_vectors
+from fashionkit.outfits.vectors import head_slices, outfit_vectors, vector_columns
 
 
 def heads_or_all(heads_):
@@ -164,6 +164,31 @@ def outfit_vector_of(probas: Mapping[str, np.ndarray]) -> np.ndarray:
     """Outfit vectors ``(n, D)`` from every head's probabilities (the collection's layout)."""
 
     return outfit_vectors(probas, [h for model in MODELS for h in schema_heads(model, presence=False)])
+
+
+# ----------------------------------------------------------------------------- a garment as the query
+def query_garments(shown: Mapping[str, bool]) -> list[str]:
+    """The garments a query photo shows (``shown``: model -> did its presence head find its garment?),
+    in :data:`~fashionkit.data.schema.MODELS` order: both (an outfit), one (a garment alone) or none."""
+    return [m for m in MODELS if bool(shown[m])]
+
+
+def garment_columns(model: str) -> list[str]:
+    """The collection's columns (``tta.<head>.<class>``) of one garment's part of the outfit vector."""
+    return [f"tta.{c}" for c in vector_columns(schema_heads(model, presence=False))]
+
+
+def garment_recommender(collection: pd.DataFrame, model: str, k: int) -> Recommender:
+    """The ``k`` outfits of ``collection`` whose ``model`` garment is nearest a query's: only that garment's
+    heads count (the full vector's space, restricted to their part), so a photo of a skirt alone is
+    answered with whole outfits whose bottom resembles it, whatever their top."""
+    return Recommender(k=k).fit(collection[garment_columns(model)].to_numpy(np.float64),
+                                collection["image"].to_numpy())
+
+
+def garment_vector_of(probas: Mapping[str, np.ndarray], model: str) -> np.ndarray:
+    """One garment's part of the outfit vector ``(n, d)`` from its heads' probabilities."""
+    return outfit_vectors(probas, schema_heads(model, presence=False))
 
 
 def answers_frame(probas: Mapping[str, np.ndarray]) -> pd.DataFrame:

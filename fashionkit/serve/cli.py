@@ -27,7 +27,7 @@ import numpy as np
 
 from fashionkit.book.tables import proba_string
 from fashionkit.data.images import ImageProblem, load_image
-from fashionkit.data.schema import garment_in_photo, get_head, heads
+from fashionkit.data.schema import garment_in_photo, get_head, heads, presence_head
 from fashionkit.serve.deploy import deployment_for
 from fashionkit.serve.graphs import CHECKPOINTS, DEFAULT_ARTIFACTS
 
@@ -207,6 +207,8 @@ def _as_text(table, clfs: dict) -> str:
 
 SHEET_HEADS = ("top_type", "top_sleeve", "bottom_sub", "bottom_length")  # the answers a sheet prints
 SHEET_MAX = 60  # photos on one predict sheet (a contact sheet of thousands helps nobody)
+# recommend: a presence head's "yes" probability inside this band is reported as one the reader cannot be sure of
+UNSURE_PRESENCE = (0.3, 0.7)
 
 
 def _write(table, fmt: str, output: str | None, text_table) -> None:
@@ -272,32 +274,48 @@ def recommend(args) -> int:
         raise CliError(f"no saved recommender in {bundle_dir} ({exc}); run `make all` first") from None
     meta = bundle.meta
     probas, shown = _photo_probas(args.artifacts, photos, meta)
-    absent = [m for m, found in shown.items() if not found[0]]
-    if len(absent) == len(shown):
+    garments = recommender.query_garments({m: found[0] for m, found in shown.items()})
+    if not garments:
         print(f"{photos[0]}: no garment found (neither a top nor a bottom): nothing to recommend")
         return 0
-    for model in absent:  # a garment as the query is not yet answered by its own part of the vector
-        print(f"note: no {model} garment found in {photos[0]}; its heads are left out of the caption, "
-              "and the outfits are found with the whole vector", file=sys.stderr)
-    vector = recommender.outfit_vector_of(probas)
+    for model in shown:  # what the reader decided, with its own confidence
+        yes = float(probas[presence_head(model).key][0, presence_head(model).index("yes")])
+        if model not in garments or yes < UNSURE_PRESENCE[1]:
+            sure = "" if not UNSURE_PRESENCE[0] <= yes <= UNSURE_PRESENCE[1] else " (the reader cannot tell for sure)"
+            print(f"note: the {model} model gives a {model} garment in the photo a probability of {yes:.2f}"
+                  + sure, file=sys.stderr)
     itself = recommender.collection_match(bundle.collection, photos[0])
     k = args.k if args.k is not None else meta["k"]
-    dist, pos = bundle.recommender.kneighbors(vector, k=k, exclude=None if itself is None else [itself])
+    exclude = None if itself is None else [itself]
+    if len(garments) == 1:  # a garment alone: whole outfits whose same garment resembles it
+        garment = garments[0]
+        found_by = f"{garment} only"
+        dist, pos = recommender.garment_recommender(bundle.collection, garment, k).kneighbors(
+            recommender.garment_vector_of(probas, garment), exclude=exclude)
+        what = f"the {k} outfits whose {garment} is most similar (only the {garment} heads count: no " \
+               f"{'bottom' if garment == 'top' else 'top'} found)"
+    else:
+        found_by = "outfit"
+        dist, pos = bundle.recommender.kneighbors(recommender.outfit_vector_of(probas), k=k, exclude=exclude)
+        what = f"the {k} most similar outfits in the {meta['space']} space"
     table = recommender.neighbour_table(bundle.collection, pos[0], dist[0])
     table.insert(0, "query", str(photos[0]))
+    table.insert(1, "matched_by", found_by)
     note = f" (the photo is outfit {itself} of the collection, left out)" if itself is not None else ""
-    heading = f"{photos[0]}: the {k} most similar outfits in the {meta['space']} space{note}"
-    _write(table, args.format, args.output, lambda: heading + "\n" + table.drop(columns="query").to_string(index=False)
-           + "\n")
+    heading = f"{photos[0]}: {what}{note}"
+    _write(table, args.format, args.output,
+           lambda: heading + "\n" + table.drop(columns=["query", "matched_by"]).to_string(index=False) + "\n")
     if args.save:
         table.to_csv(args.save, index=False)
         print(f"saved {args.save}", file=sys.stderr)
     if args.sheet:
         shown_heads = [get_head(h) for h in SHEET_HEADS]
-        found = [h for h in shown_heads if h.model not in absent]
-        query_text = recommender.answer_texts(recommender.answers_frame(probas), [0], found)[0]
+        query_text = recommender.answer_texts(recommender.answers_frame(probas), [0],
+                                              [h for h in shown_heads if h.model in garments])[0]
+        title = (f"{Path(photos[0]).name} and its {k} most similar outfits" if len(garments) > 1 else
+                 f"{Path(photos[0]).name}: a {garments[0]} alone, and the {k} outfits whose {garments[0]} is most similar")
         _save_sheet(outfit_figures.neighbour_sheet(bundle.collection, pos[0], dist[0], shown_heads, photos[0], query_text,
-                                        f"{Path(photos[0]).name} and its {k} most similar outfits"), args.sheet)
+                                                   title), args.sheet)
     return 0
 
 

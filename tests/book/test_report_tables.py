@@ -32,7 +32,8 @@ def metrics_frame() -> pd.DataFrame:
 
 def test_the_team_targets_file_names_real_heads():
     targets = aims_table.read_targets()
-    assert set(targets) == {"accuracy", "macro_f1", "garments_accuracy"}
+    assert set(targets) == {"accuracy", "macro_f1", "garments_accuracy", "recommendation_agreement"}
+    assert targets["recommendation_agreement"] == {"full vector": 74, "chosen space": 78}
     assert set(targets["accuracy"]) | set(targets["garments_accuracy"]) <= {h.key for h in heads()}
     # the garment photos' aims name only heads their categories label (chapter 1's rules)
     assert set(targets["garments_accuracy"]) == {"top_type", "top_sleeve", "bottom_major", "bottom_sub",

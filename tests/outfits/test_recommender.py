@@ -208,3 +208,29 @@ def test_vector_answers_reads_each_heads_most_probable_class():
     assert np.allclose(table["probability %"], 90)
     with pytest.raises(ValueError):
         recommender.vector_answers(vector[:-1], hs)
+
+
+def test_the_agreement_guard_states_each_aim_with_a_computed_verdict():
+    table = pd.DataFrame({"mean_agreement_%": [66.5, 79.0, 42.7], "ci_low_%": [63.1, 76.0, 39.4],
+                          "ci_high_%": [69.9, 82.0, 45.9]}, index=["full vector", "UMAP 2-D", "random"])
+    line = outfit_tables.aims_line(table, "UMAP 2-D", {"full vector": 74, "chosen space": 78})
+    assert "full vector 66.5% (63.1–69.9) against an aim of 74%: **not met**;" in line
+    assert "chosen space (UMAP 2-D) 79.0% (76.0–82.0) against an aim of 78%: **met**" in line
+    near = outfit_tables.aims_line(table, "full vector", {"full vector": 68})
+    assert near.endswith("against an aim of 68%: **not met** (the interval holds the aim).")
+    assert outfit_tables.aims_line(table, "full vector", {}) == ""
+
+
+def test_a_garment_query_outside_the_collection_is_scored_against_its_own_labels():
+    from fashionkit.data.schema import get_head
+    from fashionkit.outfits.quality import outside_query_table
+
+    sub = get_head("bottom_sub")
+    collection = pd.DataFrame({"bottom_sub": ["skirt", "jeans", "skirt", "slacks", "jeans", "shorts"]})
+    queries = pd.DataFrame({"bottom_sub": ["skirt", "jeans"]})
+    X = np.eye(6)
+    nb = np.array([[0, 2], [1, 4]])  # every neighbour shares its query's label
+    table = outside_query_table(collection, queries, X, np.eye(6)[:2], {"bottom heads": nb}, [sub], k=2, n_boot=50)
+    assert table.loc["bottom heads", "bottom_sub_%"] == 100.0
+    assert table.loc["bottom heads", "coverage"] == pytest.approx(4 / 6)  # a share of the collection, not of the queries
+    assert "random" in table.index and table.loc["random", "bottom_sub_%"] <= 100.0

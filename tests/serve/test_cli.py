@@ -91,3 +91,51 @@ def test_recommend_on_a_photo_with_no_garment_says_so_and_exits_zero(tmp_path, p
         {}, {"top": np.array([False]), "bottom": np.array([False])}))
     assert cli.main(["--artifacts", str(tmp_path), "recommend", str(photo)]) == 0
     assert "no garment found" in capsys.readouterr().out
+
+
+def test_recommend_answers_a_garment_alone_by_that_garments_heads_only(tmp_path, photo, capsys, monkeypatch):
+    """A photo of a skirt alone: the outfits whose bottom is a skirt, although another outfit's top matches
+    the top the model would have read off the skirt (the whole vector would pick that one)."""
+    def probas_of(top_class: int, sub: str, present=(0.9, 0.1)) -> dict:
+        out = {}
+        for model in ("top", "bottom"):
+            for h in heads(model, presence=False):
+                if h.model == "top":
+                    index = min(top_class, h.n_classes - 1)
+                else:
+                    index = h.index(sub) if h.key == "bottom_sub" else int(h.key == "bottom_major" and sub == "skirt")
+                out[h.key] = np.eye(h.n_classes)[[index]]
+        out["top_present"], out["bottom_present"] = np.array([present]), np.array([[0.9, 0.1]])
+        return out
+
+    outfits = {"skirt-outfit": probas_of(1, "skirt"), "pants-same-top": probas_of(2, "jeans"),
+               "pants-other": probas_of(0, "slacks")}
+    columns = recommender.garment_columns("top") + recommender.garment_columns("bottom")
+    rows = []
+    for image, p in outfits.items():
+        vector = recommender.outfit_vector_of(p)[0]
+        rows.append({"image": image, "path": str(photo.parent / f"{image}.jpg"), **dict(zip(columns, vector)),
+                     **recommender.answers_frame(p).iloc[0].to_dict()})
+    collection = pd.DataFrame(rows)
+    X = collection[columns].to_numpy()
+
+    class Bundle:
+        meta = {"k": 1, "space": "full vector"}
+        recommender = recommender.Recommender(k=1).fit(X, collection["image"].to_numpy())
+
+    Bundle.collection = collection
+    query = probas_of(2, "skirt", present=(0.1, 0.9))  # no top found; the top heads would say "pants-same-top"
+    monkeypatch.setattr(recommender, "load_bundle", lambda folder: Bundle())
+    monkeypatch.setattr(cli, "_photo_probas", lambda artifacts, photos, meta: (
+        query, {"top": np.array([False]), "bottom": np.array([True])}))
+    out = tmp_path / "answer.csv"
+    assert cli.main(["--artifacts", str(tmp_path), "recommend", str(photo), "--format", "csv", "--output", str(out)]) == 0
+    answer = pd.read_csv(out)
+    assert answer["image"].tolist() == ["skirt-outfit"] and answer["matched_by"].tolist() == ["bottom only"]
+    assert "the top model gives a top garment in the photo a probability of 0.10" in capsys.readouterr().err
+    # the same photo as an outfit (a top found): the whole vector, and the other outfit wins
+    monkeypatch.setattr(cli, "_photo_probas", lambda artifacts, photos, meta: (
+        query, {"top": np.array([True]), "bottom": np.array([True])}))
+    assert cli.main(["--artifacts", str(tmp_path), "recommend", str(photo), "--format", "csv", "--output", str(out)]) == 0
+    answer = pd.read_csv(out)
+    assert answer["image"].tolist() == ["pants-same-top"] and answer["matched_by"].tolist() == ["outfit"]
