@@ -105,64 +105,11 @@ def embedding_maps(coords: Mapping[str, np.ndarray], colour: Sequence, title: st
     return fig
 
 
-def spread_sample(coords: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
-    """Indices of ``k`` points spread over the map: greedy farthest-point sampling (each new
-    point is the one farthest from those already chosen) from a random start drawn with
-    ``seed``, on coordinates scaled to [0, 1] per dimension.  Deterministic for a seed."""
-    xy = np.asarray(coords, dtype=float)
-    ok = np.flatnonzero(np.isfinite(xy).all(axis=1))
-    k = int(min(max(k, 0), len(ok)))
-    if k == 0:
-        return np.array([], dtype=int)
-    pts = xy[ok]
-    span = np.ptp(pts, axis=0)
-    pts = (pts - pts.min(axis=0)) / np.where(span > 0, span, 1.0)
-    chosen = [int(np.random.default_rng(seed).integers(len(pts)))]
-    dist = np.linalg.norm(pts - pts[chosen[0]], axis=1)
-    for _ in range(k - 1):
-        nxt = int(np.argmax(dist))
-        chosen.append(nxt)
-        dist = np.minimum(dist, np.linalg.norm(pts - pts[nxt], axis=1))
-    return ok[np.asarray(chosen)]
-
-
 def _small_photo(path, height: int) -> np.ndarray:
     """The photo resized to ``height`` px tall (aspect kept), as an RGB array."""
     img = load_image(path)
     width = max(1, round(img.width * height / img.height))
     return np.asarray(img.resize((width, height), Image.LANCZOS))
-
-
-def thumbnail_map(coords: np.ndarray, paths: Sequence, title: str, n_thumbs: int = 40, seed: int = 0,
-                  thumb_px: int = 48, zoom: float = 1.0, figsize: tuple[float, float] = (11, 9)):
-    """The map as a grey scatter with small photos at ``n_thumbs`` spread-out points
-    (:func:`spread_sample` with ``seed``).  Photos are resized to ``thumb_px`` px tall
-    before plotting (``zoom`` scales them on the figure) so the figure stays light; the
-    chosen indices are kept as ``fig.thumb_indices``."""
-    from matplotlib.offsetbox import AnnotationBbox, OffsetImage
-
-    xy = np.asarray(coords, dtype=float)
-    if xy.ndim != 2 or xy.shape[1] != 2 or len(xy) != len(paths):
-        raise ValueError(f"coords has shape {xy.shape}; expected ({len(paths)}, 2) for {len(paths)} paths")
-    picked = spread_sample(xy, n_thumbs, seed)
-    fig, ax = plt.subplots(figsize=figsize)
-    ax.scatter(xy[:, 0], xy[:, 1], s=5, color="0.6", alpha=0.5, linewidths=0, label=f"outfit (n={len(xy):,})")
-    ax.scatter(xy[picked, 0], xy[picked, 1], s=12, color="black", linewidths=0, zorder=3,
-               label=f"shown as a photo ({len(picked)})")
-    for i in picked:
-        box = AnnotationBbox(OffsetImage(_small_photo(paths[i], thumb_px), zoom=zoom), tuple(xy[i]),
-                             frameon=True, pad=0.1, bboxprops=dict(edgecolor="0.3", lw=0.5))
-        box.set_zorder(4)
-        ax.add_artist(box)
-    ax.margins(0.08)
-    ax.grid(False)
-    ax.set_xlabel(MAP_XLABEL)
-    ax.set_ylabel(MAP_YLABEL)
-    ax.set_title(title)
-    ax.legend(loc="lower right", fontsize=8, framealpha=0.9).set_zorder(5)
-    fig.tight_layout()
-    fig.thumb_indices = picked
-    return fig
 
 
 def _column_names(column: str) -> tuple[str, str]:

@@ -41,6 +41,11 @@ ROW_COLORS = {"head": "#2ca02c", "hem": "#d62728", "sole": "#1f77b4"}
 _CJK_HINTS = ("cjk", "nanum", "malgun", "gothic", "batang", "gulim", "dotum", "unfonts", "baekmuk")
 
 
+def palette(n: int) -> list[str]:
+    """``n`` class colours as hex strings: tab10 up to ten classes, evenly spaced hues beyond (the maps' colours)."""
+    return list(sns.color_palette("tab10" if n <= 10 else "husl", max(1, n)).as_hex())
+
+
 def use_style() -> None:
     """The book's plot style (seaborn whitegrid, readable sizes)."""
     sns.set_theme(style="whitegrid", context="notebook")

@@ -16,7 +16,6 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.image import AxesImage  # noqa: E402
-from matplotlib.offsetbox import AnnotationBbox  # noqa: E402
 
 from fashionkit.book import outfit_figures
 from fashionkit.data.schema import heads
@@ -86,40 +85,6 @@ def test_embedding_maps_panels_shared_legend_and_unlabelled():
     assert len(texts) == 4 and texts[-1] == "unlabelled (n=3)"
     with pytest.raises(ValueError):
         outfit_figures.embedding_maps({"PCA": np.zeros((n - 1, 2))}, colour, "bad", "top type")
-
-
-def test_spread_sample_deterministic_and_spread():
-    rng = np.random.default_rng(1)
-    xy = rng.normal(size=(300, 2))
-    a, b = outfit_figures.spread_sample(xy, 10, seed=3), outfit_figures.spread_sample(xy, 10, seed=3)
-    assert np.array_equal(a, b) and len(set(a)) == 10
-    assert not np.array_equal(a, outfit_figures.spread_sample(xy, 10, seed=4))
-    # farther apart than a random pick of the same size
-    def min_gap(idx):
-        d = np.linalg.norm(xy[idx, None] - xy[None, idx], axis=-1)
-        return d[np.triu_indices(len(idx), 1)].min()
-    assert min_gap(a) > min_gap(rng.choice(300, 10, replace=False))
-    assert len(outfit_figures.spread_sample(xy[:4], 10)) == 4
-
-
-def test_thumbnail_map_photos_and_seed(photos):
-    rng = np.random.default_rng(2)
-    n = 30
-    xy = rng.normal(size=(n, 2))
-    paths = [photos[i % len(photos)] for i in range(n)]
-    fig = outfit_figures.thumbnail_map(xy, paths, "outfit map with photos", n_thumbs=5, seed=0, thumb_px=32)
-    assert isinstance(fig, Figure)
-    (ax,) = fig.axes
-    _labelled(ax)
-    boxes = [a for a in ax.artists if isinstance(a, AnnotationBbox)]
-    assert len(boxes) == 5
-    for box in boxes:
-        assert box.offsetbox.get_data().shape[0] == 32  # resized small before plotting
-    first = [tuple(b.xy) for b in boxes]
-    again = outfit_figures.thumbnail_map(xy, paths, "again", n_thumbs=5, seed=0, thumb_px=32)
-    assert [tuple(b.xy) for b in again.axes[0].artists] == first
-    assert np.array_equal(again.thumb_indices, fig.thumb_indices)
-    assert [tuple(xy[i]) for i in fig.thumb_indices] == first
 
 
 def test_vector_heatmap_order_colourbar_and_separators():

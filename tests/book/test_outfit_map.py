@@ -1,0 +1,173 @@
+"""Chapter 7's map to explore, in a real browser with the network off: the points render, hovering one
+shows its thumbnail, clicking one shows its recommendations.
+
+Headless Chromium is driven through Debian's ``chromedriver`` (packages ``chromium`` and
+``chromium-driver``) with the few W3C WebDriver calls the test needs, spoken over HTTP with the
+standard library.  Every request the browser makes to the network is sent to a closed port, so
+the page must carry all it uses.  Two pages are checked: one the map function makes from real
+photos here, and the built chapter when ``make all`` has built the book.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fashionkit.book.outfit_map import interactive_map, map_html
+from fashionkit.data.schema import get_head
+
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+needs_browser = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
+                                reason="needs a browser: Debian's chromium and chromium-driver "
+                                       "(apt-get install chromium chromium-driver)")
+BUILT_CHAPTER = Path(__file__).resolve().parents[2] / "build" / "book" / "_build" / "html" / "07_autoencoder_recommend.html"
+
+OFFLINE = ["--proxy-server=127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND"]  # every request: refused
+
+
+class WebDriver:
+    """Headless Chromium through chromedriver's W3C WebDriver endpoints."""
+
+    def __init__(self, width: int = 1400, height: int = 1000):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.base = f"http://127.0.0.1:{port}"
+        self.proc = subprocess.Popen([CHROMEDRIVER, f"--port={port}"], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(self.base + "/status", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        args = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
+                "--disable-background-networking", "--disable-component-update", f"--window-size={width},{height}",
+                *OFFLINE]
+        options = {"binary": CHROMIUM, "args": args}
+        self.session = self._call("POST", "/session", {"capabilities": {"alwaysMatch": {
+            "browserName": "chrome", "goog:chromeOptions": options}}})["sessionId"]
+
+    def _call(self, method: str, path: str, body=None):
+        request = urllib.request.Request(self.base + path, method=method, headers={"Content-Type": "application/json"},
+                                         data=None if body is None else json.dumps(body).encode())
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return json.loads(response.read())["value"]
+
+    def get(self, url: str) -> None:
+        self._call("POST", f"/session/{self.session}/url", {"url": url})
+
+    def execute(self, script: str, *args):
+        return self._call("POST", f"/session/{self.session}/execute/sync", {"script": script, "args": list(args)})
+
+    def pointer(self, x: float, y: float, click: bool = False) -> None:
+        """Move the mouse to the viewport point ``(x, y)``, and click there with ``click``."""
+        steps = [{"type": "pointerMove", "duration": 50, "x": int(x), "y": int(y), "origin": "viewport"}]
+        if click:
+            steps += [{"type": "pointerDown", "button": 0}, {"type": "pointerUp", "button": 0}]
+        self._call("POST", f"/session/{self.session}/actions", {"actions": [
+            {"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"}, "actions": steps}]})
+
+    def quit(self) -> None:
+        try:
+            self._call("DELETE", f"/session/{self.session}")
+        finally:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+
+
+# the map's plot, and a point's place in the viewport (Bokeh's own scales: no guessing from pixels)
+POINT = """
+const views = [];
+const walk = (v) => { views.push(v); for (const c of (v.child_views || [])) walk(c); };
+for (const root of Bokeh.index.roots) walk(root);
+const plot = views.find(v => v.model.type === 'Figure');
+if (!plot) { return null; }
+const outfits = [...plot.renderer_views.values()].find(r => r.model.name === 'outfits');
+const data = outfits.model.data_source.data, i = arguments[0];
+plot.el.scrollIntoView({block: 'center'});
+const box = plot.canvas_view.el.getBoundingClientRect();
+return {n: data.x.length, x: box.left + plot.frame.x_scale.compute(data.x[i]),
+        y: box.top + plot.frame.y_scale.compute(data.y[i]), image: data.image[i], recs: data.recs[i].length};
+"""
+# visible elements matching a selector, shadow roots included (Bokeh draws its widgets in them)
+VISIBLE = """
+const found = [];
+const walk = (root) => {
+  for (const el of root.querySelectorAll('*')) {
+    if (el.matches(arguments[0]) && el.getBoundingClientRect().width > 0) found.push(el);
+    if (el.shadowRoot) walk(el.shadowRoot);
+  }
+};
+walk(document);
+return found.map(e => e.getAttribute('src') || e.textContent);
+"""
+
+
+def _wait_for_map(driver: WebDriver, timeout: float = 30):
+    end = time.time() + timeout
+    while time.time() < end:
+        point = driver.execute("return typeof Bokeh === 'undefined' || !Bokeh.index.roots.length ? null : "
+                               f"(function() {{ {POINT} }}).apply(null, arguments)", 0)
+        if point:
+            return point
+        time.sleep(0.25)
+    raise AssertionError("the map did not render (BokehJS missing or no plot): is every script in the page?")
+
+
+def _check_page(url: str) -> None:
+    driver = WebDriver()
+    try:
+        driver.get(url)
+        first = _wait_for_map(driver)
+        assert first["n"] > 1 and first["recs"] >= 1
+        point = driver.execute(POINT, 1)
+        driver.pointer(point["x"], point["y"])
+        time.sleep(0.5)
+        shown = [s for s in driver.execute(VISIBLE, "img") if s.startswith("data:image/jpeg")]
+        assert shown, "hovering a point shows no thumbnail"
+        driver.pointer(point["x"], point["y"], click=True)
+        time.sleep(0.5)
+        cards = driver.execute(VISIBLE, "figcaption")
+        assert cards and cards[0].startswith("query: ") and point["image"] in cards[0]
+        assert len(cards) == 1 + point["recs"]  # the query and each of its recommendations
+    finally:
+        driver.quit()
+
+
+@needs_browser
+def test_the_map_renders_offline_and_shows_thumbnails_and_recommendations(tmp_path, shared_data):
+    photos = sorted((shared_data / "ccp" / "images").glob("*.jpg"))[:12]
+    rng = np.random.default_rng(0)
+    top_type, sub = get_head("top_type"), get_head("bottom_sub")
+    collection = pd.DataFrame({"image": [p.stem for p in photos], "path": [str(p) for p in photos],
+                               "pred.top_type": rng.choice(top_type.names, len(photos)),
+                               "pred.bottom_sub": rng.choice(sub.names, len(photos))})
+    neighbours = np.array([[(i + j) % len(photos) for j in range(1, 5)] for i in range(len(photos))])
+    layout = interactive_map(rng.normal(size=(len(photos), 2)), collection, neighbours, [sub, top_type],
+                             collection["pred.bottom_sub"].tolist(), "twelve outfits")
+    page = tmp_path / "map.html"
+    page.write_text("<!DOCTYPE html><html><head><meta charset='utf-8'></head><body>" + map_html(layout)
+                    + "</body></html>")
+    _check_page(page.as_uri())
+
+
+@needs_browser
+@pytest.mark.skipif(not BUILT_CHAPTER.is_file(), reason="the book is not built here (make all builds it)")
+def test_the_built_chapter_s_map_works_offline():
+    _check_page(BUILT_CHAPTER.as_uri())
+
+
+def test_a_map_needs_one_point_and_one_neighbour_list_per_outfit():
+    collection = pd.DataFrame({"image": ["a", "b"], "path": ["a.jpg", "b.jpg"], "pred.bottom_sub": ["skirt", "jeans"]})
+    with pytest.raises(ValueError, match="3 points and 2 neighbour lists for 2 outfits"):
+        interactive_map(np.zeros((3, 2)), collection, np.zeros((2, 1)), [get_head("bottom_sub")], ["", ""], "x")
