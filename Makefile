@@ -64,7 +64,7 @@ $(NB_DIR)/02_oversampling.ipynb: $(NB_DIR)/01_data_audit.ipynb
 $(NB_DIR)/03_train_top.ipynb: $(NB_DIR)/02_oversampling.ipynb
 $(NB_DIR)/04_train_bottom.ipynb: $(NB_DIR)/02_oversampling.ipynb $(NB_DIR)/03_train_top.ipynb
 $(NB_DIR)/05_tta_eval.ipynb: $(NB_DIR)/03_train_top.ipynb $(NB_DIR)/04_train_bottom.ipynb $(DEPLOYED)  # chapter 5 times the deployed graphs
-$(NB_DIR)/06_error_gallery.ipynb: $(NB_DIR)/05_tta_eval.ipynb
+$(NB_DIR)/06_error_gallery.ipynb: $(NB_DIR)/05_tta_eval.ipynb params/blind_reannotation.csv
 $(NB_DIR)/07_autoencoder_recommend.ipynb: $(NB_DIR)/03_train_top.ipynb $(NB_DIR)/04_train_bottom.ipynb
 
 # The command line's graphs (fashionkit.serve.deploy): each model of chapters 3-4 whole and the garment segmenter,

@@ -106,25 +106,28 @@ def targets_sentence(cmp: pd.DataFrame) -> str:
 
 
 def shortfall_table(metrics: pd.DataFrame, targets: Mapping[str, Mapping[str, float]],
-                    ceiling: Mapping[str, float] | None = None, ablation: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Per head: the test figures against the team's aims, by how much each falls short, and why.
+                    levers: pd.DataFrame | None = None, per_class: pd.DataFrame | None = None,
+                    level: float = 0.95, kept: str = "+ garment photos (kept)") -> pd.DataFrame:
+    """Per head: the test figures against the team's aims, by how much each falls short, and what the
+    book computed about it.
 
-    ``metrics`` is chapter 5's test table (``test_metrics.csv``, index or column ``head``);
-    ``targets`` ``{"accuracy": {head: %}, "macro_f1": {head: %}}`` (``params/targets.yaml``);
-    ``ceiling`` the accuracy the labels allow per head (chapter 6's confident-learning
-    estimate); ``ablation`` chapters 3-4's :func:`~fashionkit.metrics.comparison.ablation_table` rows (every lever against
-    the reference on validation).  The ``why`` column is built from those numbers only:
-    whether the aim lies inside the test interval, whether the labels allow it, and whether
-    any lever beat the reference beyond noise.
+    ``metrics`` is chapter 5's test table (``test_metrics.csv``, index or column ``head``), its
+    intervals at ``level`` (chapter 5's ``ci_level``); ``targets`` ``{"accuracy": {head: %},
+    "macro_f1": {head: %}}`` (``params/targets.yaml``); ``levers`` chapters 3-4's
+    :func:`~fashionkit.metrics.comparison.ablation_table` rows with the kept model (``kept``) as the
+    reference (``ablation_vs_kept.csv``); ``per_class`` chapter 5's per-class table
+    (``test_per_class.csv``: ``head`` display name, ``class``, ``support``, ``f1``).  The ``why``
+    column states only what those numbers show: whether the aim lies inside the test interval,
+    which classes have the lowest F1 where macro-F1 falls short, and whether any lever beat the
+    kept model beyond noise on validation.
     """
     m = metrics.set_index("head") if "head" in metrics.columns else metrics
     acc_aims, f1_aims = dict(targets.get("accuracy", {})), dict(targets.get("macro_f1", {}))
-    ceiling = dict(ceiling or {})
     in_ci = target_comparison(m, acc_aims).set_index("head")["target_in_ci"]
     rows = []
     for key, r in m.iterrows():
         acc, lo, hi, f1 = (float(r[c]) for c in ("tta_%", "tta_ci_low_%", "tta_ci_high_%", "tta_macro_f1_%"))
-        aim, f1_aim, allow = acc_aims.get(key, np.nan), f1_aims.get(key, np.nan), ceiling.get(key, np.nan)
+        aim, f1_aim = acc_aims.get(key, np.nan), f1_aims.get(key, np.nan)
         short = max(0.0, aim - acc) if np.isfinite(aim) else np.nan
         f1_short = max(0.0, f1_aim - f1) if np.isfinite(f1_aim) else np.nan
         why = []
@@ -132,30 +135,27 @@ def shortfall_table(metrics: pd.DataFrame, targets: Mapping[str, Mapping[str, fl
             why.append("aim met" if np.isfinite(aim) else "no aim set")
         else:
             if short > 0 and in_ci[key]:
-                why.append("the aim lies inside the 95% interval: this test split cannot tell")
-            if np.isfinite(allow) and short > 0:
-                if acc > allow:
-                    why.append(f"label-noise estimate ({allow:.0f}%) is below what the model already scores, "
-                               "so only an upper bound on the noise: no ceiling shown")
-                elif allow < aim:
-                    why.append(f"the labels allow about {allow:.0f}%, below the aim")
-                else:
-                    why.append(f"the labels allow about {allow:.0f}%: room left")
+                why.append(f"the aim lies inside the {100 * level:g}% interval: this test split cannot tell")
             if f1_short > 0:
-                why.append(f"macro-F1 {f1:.1f} vs aim {f1_aim:g}: rare classes")
-            if ablation is not None and len(ablation):
-                levers = ablation[(ablation["head"] == key) & (ablation["verdict"] != "reference")]
-                if len(levers):
-                    better = levers[levers["verdict"] == "better"]
-                    best = levers.loc[levers["diff_points"].idxmax()]
+                weakest = ""
+                if per_class is not None and len(per_class):
+                    classes = per_class[per_class["head"] == get_head(key).en].dropna(subset=["f1"]).nsmallest(2, "f1")
+                    weakest = "; lowest F1: " + ", ".join(f"{c['class']} {100 * c['f1']:.0f} ({int(c['support'])} "
+                                                          "test photos)" for _, c in classes.iterrows())
+                why.append(f"macro-F1 {f1:.1f} vs aim {f1_aim:g}{weakest}")
+            if levers is not None and len(levers):
+                others = levers[(levers["head"] == key) & (levers["verdict"] != "reference")]
+                if len(others):
+                    better = others[others["verdict"] == "better"]
+                    best = others.loc[others["diff_points"].idxmax()]
                     if len(better):
-                        why.append("a lever helped beyond noise on validation: " + ", ".join(better["variant"]))
+                        why.append("beat the kept model beyond noise on validation: " + ", ".join(better["variant"]))
                     else:
-                        why.append(f"no lever beat the reference beyond noise on validation (best: {best['variant']}, "
+                        why.append(f"nothing beat the kept model beyond noise on validation (closest: {best['variant']}, "
                                    f"{best['diff_points']:+.1f} [{best['diff_lo']:+.1f}, {best['diff_hi']:+.1f}])")
         rows.append({"head": key, "name": r.get("name", key), "test accuracy %": acc,
-                     "95% CI": f"{lo:.1f}–{hi:.1f}", "aim %": aim, "short by, points": short,
-                     "macro-F1 %": f1, "macro-F1 aim %": f1_aim, "labels allow %": allow, "why": "; ".join(why)})
+                     f"{100 * level:g}% CI": f"{lo:.1f}–{hi:.1f}", "aim %": aim, "short by, points": short,
+                     "macro-F1 %": f1, "macro-F1 aim %": f1_aim, "why": "; ".join(why)})
     return pd.DataFrame(rows).set_index("head")
 
 

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from fashionkit.book.tables import proba_string
-from fashionkit.data.schema import Head
+from fashionkit.book.tables import interval, proba_string
+from fashionkit.data.schema import Head, get_head
 
 
 # ------------------------------------------------------------- error gallery (chapter 6)
@@ -99,3 +99,30 @@ def outfit_table(row: pd.Series, heads: Sequence[Head], variant: str = "tta") ->
 def below_majority(metrics: pd.DataFrame, column: str = "tta_%") -> pd.DataFrame:
     """Rows of a ``test_metrics.csv`` table whose ``column`` accuracy is below ``majority_%``."""
     return metrics[metrics[column] < metrics["majority_%"]]
+
+
+def agreement_for_reading(agreement: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """:func:`fashionkit.studies.noise.reannotation_agreement` for reading: heads by their display name,
+    the interval as one cell headed by its ``level``."""
+    out = agreement.drop(columns=["ci_low_%", "ci_high_%"]).copy()
+    out.insert(out.columns.get_loc("agreement %") + 1, f"{100 * level:g}% CI",
+               [interval(lo, hi) for lo, hi in zip(agreement["ci_low_%"], agreement["ci_high_%"])])
+    return out.rename(index=lambda k: get_head(k).en)
+
+
+def reannotation_sentence(agreement: pd.DataFrame, confirmed: pd.DataFrame, confident: float) -> str:
+    """The re-annotation in one sentence: agreement per head, and what the annotator said of the model's
+    confident mistakes among the re-annotated photos."""
+    parts = [f"{get_head(k).en} {r['agreement %']:.0f}% ({r['ci_low_%']:.0f}–{r['ci_high_%']:.0f}; "
+             f"{int(r['agree'])} of {int(r['compared'])})" for k, r in agreement.iterrows()]
+    text = "**Blind re-annotation** (test photos): the annotator names the dataset's label for " + "; ".join(parts) + "."
+    if len(confirmed):
+        meaning = {"the dataset's label": "the annotator names the dataset's label (the model was wrong)",
+                   "the model's answer": "the annotator names the model's answer (a label error)",
+                   "another class": "the annotator names a third class", "unsure": "the annotator could not tell"}
+        said = confirmed["the annotator says"].value_counts()
+        text += (f" Of the {len(confirmed)} confident mistakes (at least {100 * confident:.0f}%) among these photos: "
+                 + "; ".join(f"{n} where {meaning[what]}" for what, n in said.items()) + ".")
+    else:
+        text += f" None of the model's confident mistakes (at least {100 * confident:.0f}%) is among these photos."
+    return text

@@ -41,3 +41,20 @@ def test_mistake_summary_and_outfit_card():
     assert np.isclose(summary["error_%"], 200 / 3)
     card = error_tables.outfit_table(predictions().iloc[0], [TYPE])
     assert card.iloc[0]["predicted_ko"] == "셔츠" and card.iloc[0]["ok"] == "✗"
+
+
+def test_the_reannotation_is_written_for_reading_with_its_interval_and_what_it_confirms():
+    agreement = pd.DataFrame({"re-annotated": [60], "unsure": [2], "compared": [58], "agree": [50],
+                              "agreement %": [50 / 58 * 100], "ci_low_%": [75.0], "ci_high_%": [92.6]},
+                             index=pd.Index(["bottom_sub"], name="head"))
+    shown = error_tables.agreement_for_reading(agreement, 0.9)
+    assert list(shown.index) == ["bottom sub class"] and shown["90% CI"].iloc[0] == "75.0–92.6"
+    confirmed = pd.DataFrame({"head": ["bottom_sub"] * 3, "the annotator says": ["the model's answer",
+                                                                                  "the dataset's label",
+                                                                                  "the model's answer"]})
+    line = error_tables.reannotation_sentence(agreement, confirmed, 0.8)
+    assert "bottom sub class 86% (75–93; 50 of 58)" in line
+    assert "Of the 3 confident mistakes (at least 80%)" in line
+    assert "2 where the annotator names the model's answer (a label error)" in line
+    none = error_tables.reannotation_sentence(agreement, confirmed.iloc[:0], 0.8)
+    assert none.endswith("None of the model's confident mistakes (at least 80%) is among these photos.")

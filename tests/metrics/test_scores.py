@@ -67,7 +67,7 @@ def test_per_class_table_class_predicted_never_is_nan_precision_zero_f1_when_mis
     assert t.loc["x", "precision"] == pytest.approx(1 / 3) and t.loc["x", "recall"] == 1
 
 
-def test_shortfall_table_says_by_how_much_and_why():
+def test_shortfall_table_says_by_how_much_and_what_was_computed():
     from fashionkit.book.aims_table import shortfall_table
 
     metrics = pd.DataFrame({
@@ -75,24 +75,28 @@ def test_shortfall_table_says_by_how_much_and_why():
         "tta_%": [61.0, 97.0, 71.0], "tta_ci_low_%": [55.0, 95.0, 66.0], "tta_ci_high_%": [67.0, 99.0, 76.0],
         "tta_macro_f1_%": [59.0, 90.0, 60.0]})
     targets = {"accuracy": {"top_type": 70, "top_pattern": 96, "bottom_sub": 80}, "macro_f1": {"top_pattern": 92}}
-    ablation = pd.DataFrame({"variant": ["ref", "lever", "ref", "lever"], "head": ["top_type"] * 2 + ["bottom_sub"] * 2,
-                             "diff_points": [0, 2.0, 0, 5.0], "diff_lo": [np.nan, -3.0, np.nan, 1.0],
-                             "diff_hi": [np.nan, 7.0, np.nan, 9.0],
-                             "verdict": ["reference", "within noise", "reference", "better"]})
-    table = shortfall_table(metrics, targets, {"top_type": 55.0, "bottom_sub": 90.0}, ablation)
+    kept = "+ garment photos (kept)"
+    levers = pd.DataFrame({"variant": [kept, "lever", kept, "lever"], "head": ["top_type"] * 2 + ["bottom_sub"] * 2,
+                           "diff_points": [0, 2.0, 0, 5.0], "diff_lo": [np.nan, -3.0, np.nan, 1.0],
+                           "diff_hi": [np.nan, 7.0, np.nan, 9.0],
+                           "verdict": ["reference", "within noise", "reference", "better"]})
+    per_class = pd.DataFrame({"head": ["top pattern"] * 3, "class": ["solid", "stripe", "graphic"],
+                              "support": [150, 20, 22], "f1": [0.97, 0.80, 0.70]})
+    table = shortfall_table(metrics, targets, levers, per_class, level=0.9)
     assert table.loc["top_type", "short by, points"] == pytest.approx(9.0)
-    assert "upper bound" in table.loc["top_type", "why"]  # the model beats the noise estimate
-    assert "no lever beat the reference" in table.loc["top_type", "why"]
-    # accuracy met, macro-F1 not: still short, and for that reason
+    assert "nothing beat the kept model beyond noise" in table.loc["top_type", "why"]
+    assert kept not in table.loc["top_type", "why"]  # the kept model is the reference, never a lever
+    # accuracy met, macro-F1 not: still short, and the classes with the lowest F1 are named
     assert table.loc["top_pattern", "short by, points"] == 0
-    assert "macro-F1 90.0 vs aim 92" in table.loc["top_pattern", "why"]
-    assert "room left" in table.loc["bottom_sub", "why"] and "helped beyond noise" in table.loc["bottom_sub", "why"]
+    assert "macro-F1 90.0 vs aim 92; lowest F1: graphic 70 (22 test photos), stripe 80" in table.loc["top_pattern", "why"]
+    assert "rare" not in table.loc["top_pattern", "why"]  # a cause nothing computes is not stated
+    assert "beat the kept model beyond noise on validation: lever" in table.loc["bottom_sub", "why"]
     assert "cannot tell" not in table.loc["top_type", "why"]  # 70 lies above the interval 55-67
-    wide = shortfall_table(metrics.assign(**{"tta_ci_high_%": [72.0, 99.0, 76.0]}), targets)
-    assert "the aim lies inside the 95% interval" in wide.loc["top_type", "why"]
+    assert "90% CI" in table.columns and "labels allow %" not in table.columns
+    wide = shortfall_table(metrics.assign(**{"tta_ci_high_%": [72.0, 99.0, 76.0]}), targets, level=0.9)
+    assert "the aim lies inside the 90% interval" in wide.loc["top_type", "why"]
     met = shortfall_table(metrics.assign(**{"tta_%": 99.0, "tta_macro_f1_%": 99.0}), targets)
     assert (met["why"] == "aim met").all()
-
 
 def test_test_short_answer_counts_from_the_table():
     table = pd.DataFrame({"name": ["type", "sub"], "n": [100, 50], "tta_%": [61.0, 82.0],
