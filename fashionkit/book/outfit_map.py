@@ -26,6 +26,7 @@ from fashionkit.book.style import palette
 from fashionkit.data.schema import Head
 
 THUMB_PX = 72  # thumbnail height in the page (pixels); the photos are 2:3 portraits
+CARD_PX = 128  # width of one outfit's card under the map: the query and four recommendations fit in a row
 
 
 def thumbnail_uri(path, height: int = THUMB_PX, quality: int = 70) -> str:
@@ -77,7 +78,7 @@ def interactive_map(coords: np.ndarray, collection: pd.DataFrame, neighbours: np
     fig.scatter("x", "y", source=source, size=7, fill_color="colour", line_color="white", line_width=0.5,
                 fill_alpha=0.85, selection_line_color="black", selection_line_width=2,
                 nonselection_fill_alpha=0.35, name="outfits")
-    fig.add_tools(HoverTool(tooltips=f'<div style="width:{2 * THUMB_PX}px"><img src="@thumb" '
+    fig.add_tools(HoverTool(tooltips=f'<div style="width:{2 * THUMB_PX}px"><img class="outfit-thumb" src="@thumb" '
                             f'style="height:{THUMB_PX}px" alt="@image"><div>@image</div>'
                             '<div style="font-size:11px">@caption</div></div>'))
     fig.select_one(TapTool).mode = "replace"
@@ -96,11 +97,11 @@ def interactive_map(coords: np.ndarray, collection: pd.DataFrame, neighbours: np
     source.selected.js_on_change("indices", CustomJS(args={"source": source, "panel": panel}, code=f"""
         const d = source.data, picked = source.selected.indices;
         if (!picked.length) {{ return; }}
-        const card = (i, note) => '<figure style="display:inline-block;margin:0 8px 0 0;vertical-align:top;' +
-            'width:{2 * THUMB_PX}px"><img src="' + d.thumb[i] + '" style="height:{THUMB_PX}px" alt="' + d.image[i] +
+        const card = (i, note) => '<figure class="outfit-card" style="display:inline-block;margin:0 8px 0 0;vertical-align:top;' +
+            'width:{CARD_PX}px"><img src="' + d.thumb[i] + '" style="height:{THUMB_PX}px" alt="' + d.image[i] +
             '"><figcaption style="font-size:11px">' + note + d.image[i] + '<br>' + d.caption[i] + '</figcaption></figure>';
         const q = picked[0];
-        panel.text = card(q, 'query: ') + '&rarr; ' + d.recs[q].map((i, r) => card(i, (r + 1) + '. ')).join('');
+        panel.text = card(q, 'query: ') + d.recs[q].map((i, r) => card(i, (r + 1) + '. ')).join('');
     """))
     return column(row(menu, legend), fig, panel)
 

@@ -133,11 +133,11 @@ def _check_page(url: str) -> None:
         point = driver.execute(POINT, 1)
         driver.pointer(point["x"], point["y"])
         time.sleep(0.5)
-        shown = [s for s in driver.execute(VISIBLE, "img") if s.startswith("data:image/jpeg")]
+        shown = [s for s in driver.execute(VISIBLE, "img.outfit-thumb") if s.startswith("data:image/jpeg")]
         assert shown, "hovering a point shows no thumbnail"
         driver.pointer(point["x"], point["y"], click=True)
         time.sleep(0.5)
-        cards = driver.execute(VISIBLE, "figcaption")
+        cards = driver.execute(VISIBLE, "figure.outfit-card figcaption")
         assert cards and cards[0].startswith("query: ") and point["image"] in cards[0]
         assert len(cards) == 1 + point["recs"]  # the query and each of its recommendations
     finally:

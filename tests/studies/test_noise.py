@@ -67,7 +67,6 @@ def test_a_weak_probe_on_clean_labels_disagrees_a_lot_so_the_figure_is_no_ceilin
 def test_a_flagged_photo_suggests_its_confident_class_not_the_arg_max(monkeypatch):
     # photo 0 is labelled 0; its probabilities: class 1 passes its (low) threshold, class 2 is the
     # arg-max but never reaches its own (high) threshold
-    y = np.array([0, 0, 1, 1, 2, 2])
     p = np.array([[0.05, 0.40, 0.55], [0.9, 0.05, 0.05], [0.1, 0.35, 0.55], [0.1, 0.3, 0.6],
                   [0.0, 0.01, 0.99], [0.0, 0.02, 0.98]])
     features = np.zeros((6, 2))
