@@ -287,3 +287,40 @@ def test_clean_labels_leaves_out_only_the_flagged_labels(smoke_chain):
     others = [c for c in manifest.columns if c != flagged["head"]]
     pd.testing.assert_frame_equal(cleaned[others], manifest[others])  # nothing else moved
     pd.testing.assert_series_equal(cleaned.loc[~row, flagged["head"]], manifest.loc[~row, flagged["head"]])
+
+
+def test_a_retrained_checkpoint_is_exported_again_and_answers_as_the_new_weights_do(smoke_chain, tmp_path, photo):
+    """A checkpoint really changed after the export (the bottom model's class head shifted towards
+    "skirt", saved over the old file): the deployed folder is stale, ``deployment_for`` exports it
+    again, and the new graphs answer as the changed PyTorch model does."""
+    import shutil
+
+    import numpy as np
+    import torch
+
+    from fashionkit.serve.deploy import deployment_for, load_deployment
+    from fashionkit.serve.graphs import CHECKPOINTS, DEPLOY_DIR, StaleDeployment
+    from fashionkit.studies.inference import read_outfits
+    from fashionkit.training.classifier import load_checkpoint, save_checkpoint
+
+    artifacts = tmp_path / "artifacts"
+    for path in CHECKPOINTS.values():
+        (artifacts / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(smoke_chain / path, artifacts / path)
+    checkpoints = {m: artifacts / p for m, p in CHECKPOINTS.items()}
+    before = deployment_for(artifacts, checkpoints, say=lambda line: None).read([photo])[1]
+    clf = load_checkpoint(checkpoints["bottom"])
+    with torch.no_grad():
+        head = clf.net_.heads["bottom_major"]
+        last = [m for m in head.modules() if isinstance(m, torch.nn.Linear)][-1]
+        last.bias[1] += 50.0  # "skirt", whatever the photo
+    save_checkpoint(clf, checkpoints["bottom"], clf.split_hash_, extra=clf.extra_)
+    with pytest.raises(StaleDeployment, match="changed since the export"):
+        load_deployment(artifacts / DEPLOY_DIR, checkpoints)
+    said = []
+    after = deployment_for(artifacts, checkpoints, say=said.append).read([photo])[1]
+    assert said and "exporting" in said[0]
+    assert after["bottom"][0]["bottom_major"][0].argmax() == 1 and after["bottom"][0]["bottom_major"][0, 1] > 0.99
+    slow = read_outfits({m: load_checkpoint(p) for m, p in checkpoints.items()}, [photo])[1]
+    assert np.abs(after["bottom"][0]["bottom_major"] - slow["bottom"][0]["bottom_major"]).max() < 1e-4
+    assert np.abs(after["top"][0]["top_type"] - before["top"][0]["top_type"]).max() < 1e-6  # the top model is unchanged
