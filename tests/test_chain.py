@@ -302,6 +302,7 @@ def test_a_retrained_checkpoint_is_exported_again_and_answers_as_the_new_weights
     from fashionkit.serve.graphs import CHECKPOINTS, DEPLOY_DIR, StaleDeployment
     from fashionkit.studies.inference import read_outfits
     from fashionkit.training.classifier import load_checkpoint, save_checkpoint
+    from fashionkit.vision.localise import segmenter_state
 
     artifacts = tmp_path / "artifacts"
     for path in CHECKPOINTS.values():
@@ -314,7 +315,8 @@ def test_a_retrained_checkpoint_is_exported_again_and_answers_as_the_new_weights
         head = clf.net_.heads["bottom_major"]
         last = [m for m in head.modules() if isinstance(m, torch.nn.Linear)][-1]
         last.bias[1] += 50.0  # "skirt", whatever the photo
-    save_checkpoint(clf, checkpoints["bottom"], clf.split_hash_, extra=clf.extra_)
+    save_checkpoint(clf, checkpoints["bottom"], clf.split_hash_,
+                    extra={**clf.extra_, "segmenter": segmenter_state(clf.segmenter_)})  # as chapter 4 saves it
     with pytest.raises(StaleDeployment, match="changed since the export"):
         load_deployment(artifacts / DEPLOY_DIR, checkpoints)
     said = []

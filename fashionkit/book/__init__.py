@@ -5,6 +5,7 @@
 * ``tables``: how a number is written (percentages, intervals, probabilities) and the styled table of a page;
 * ``report_tables``, ``aims_table``, ``error_tables``, ``outfit_tables``: chapter 5's test report and its
   sentences, the aims beside the results, chapter 6's gallery tables, chapter 7's recommendation table;
+* ``outfit_map``: chapter 7's map to explore (Bokeh, its library and thumbnails inside the page);
 * ``fonts``: the bundled Korean web font; ``tags``: the cell tags that hide set-up code;
   ``pages``: the run times and environment filled into the book's pages.
 
