@@ -12,7 +12,7 @@ pattern, point) stays in the schema so the book can say so.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -224,6 +224,26 @@ def replace_rows(probas: Mapping[str, np.ndarray], other: Mapping[str, np.ndarra
             if len(replacement) != int(rows.sum()):
                 raise ValueError(f"{k}: {len(replacement)} replacement rows for {int(rows.sum())} photos")
             out[k][rows] = replacement
+    return out
+
+
+def read_alone_again(first: Mapping[str, Mapping], alone_views: Mapping[str, Sequence],
+                     read: Callable[[str, np.ndarray], Mapping]) -> dict:
+    """Every model's probabilities after the rule for a photo that shows one garment alone: ``first``
+    (model -> its heads' probabilities, a row per photo) as read in each model's usual views;
+    ``alone_views`` (model -> its alone views, empty for none); ``read(model, rows)`` that model's
+    probabilities of the photos at positions ``rows`` in its alone views.  The photos of
+    :func:`alone_in_photo` are answered by ``read``, the others as first read.  Both readers (the
+    deployed graphs and the PyTorch models) apply the rule through this one function."""
+    out = dict(first)
+    if len(first) < 2:
+        return out
+    for model, views in alone_views.items():
+        if not views:
+            continue
+        alone = alone_in_photo(model, first)
+        if alone.any():
+            out[model] = replace_rows(first[model], read(model, np.flatnonzero(alone)), alone)
     return out
 
 

@@ -279,7 +279,8 @@ def recommend(args) -> int:
         print(f"{photos[0]}: no garment found (neither a top nor a bottom): nothing to recommend")
         return 0
     for model in shown:  # what the reader decided, with its own confidence
-        yes = float(probas[presence_head(model).key][0, presence_head(model).index("yes")])
+        head = presence_head(model)
+        yes = float(probas[head.key][0, head.index("yes")])
         if model not in garments or yes < UNSURE_PRESENCE[1]:
             sure = "" if not UNSURE_PRESENCE[0] <= yes <= UNSURE_PRESENCE[1] else " (the reader cannot tell for sure)"
             print(f"note: the {model} model gives a {model} garment in the photo a probability of {yes:.2f}"

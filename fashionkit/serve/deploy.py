@@ -92,7 +92,7 @@ import numpy as np
 import pandas as pd
 
 from fashionkit.data.images import ImageProblem, load_image
-from fashionkit.data.schema import alone_in_photo, heads, replace_rows
+from fashionkit.data.schema import heads, read_alone_again
 from fashionkit.data.sources import PROJECT_ROOT
 from fashionkit.serve.graphs import (
     BOX_COLUMNS,
@@ -220,17 +220,11 @@ class Deployment:
         for model, dep in self.models.items():
             boxes = found[dep.segmenter] if dep.segmenter is not None else pd.DataFrame(index=range(len(images)))
             out[model] = (self._views(model, dep.views, images, names, boxes), boxes)
-        first = {m: probas for m, (probas, _) in out.items()}
-        for model, dep in self.models.items():
-            if not dep.alone_views or len(self.models) < 2:
-                continue
-            alone = alone_in_photo(model, first)
-            if alone.any():
-                rows = np.flatnonzero(alone)
-                again = self._views(model, dep.alone_views, [images[j] for j in rows], [names[j] for j in rows],
-                                    out[model][1].iloc[rows].reset_index(drop=True))
-                out[model] = (replace_rows(out[model][0], again, alone), out[model][1])
-        return out
+        again = read_alone_again(
+            {m: probas for m, (probas, _) in out.items()}, {m: dep.alone_views for m, dep in self.models.items()},
+            lambda m, rows: self._views(m, self.models[m].alone_views, [images[j] for j in rows],
+                                        [names[j] for j in rows], out[m][1].iloc[rows].reset_index(drop=True)))
+        return {m: (again[m], boxes) for m, (_, boxes) in out.items()}
 
     def read(self, paths, batch_size: int = 16, progress: bool = False, on_problem=None) -> tuple[list[str], dict]:
         """Every model's answers for photo files: :func:`fashionkit.studies.inference.read_outfits`'s result.

@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 
 from fashionkit.data.images import ImageProblem, load_image
-from fashionkit.data.schema import alone_in_photo, heads, replace_rows
+from fashionkit.data.schema import heads, read_alone_again
 from fashionkit.metrics.comparison import average_views
 from fashionkit.vision.crops import view_seed, view_spec
 from fashionkit.vision.features import prepare_image
@@ -177,19 +177,14 @@ def read_outfits(clfs: dict, paths, batch_size: int = 32, progress: bool = False
                                           names, batch_size=batch_size, return_boxes=True, engine=engine,
                                           boxes=boxes if seg is not None and getattr(clf, "segmenter_", None)
                                           is not None else None)
-        first = {m: probas for m, (probas, _) in batch.items()}
-        for model, clf in clfs.items():  # a garment alone: read again by the model's alone views
-            alone_views = list(clf.extra_.get("alone_views", []))
-            if not alone_views or len(clfs) < 2:
-                continue
-            alone = alone_in_photo(model, first)
-            if alone.any():
-                rows = np.flatnonzero(alone)
-                again = predict_images(clf, [images[j] for j in rows], alone_views, tuple(clf.extra_["image_size"]),
-                                       [names[j] for j in rows], batch_size=batch_size, engine=engine)
-                batch[model] = (replace_rows(batch[model][0], again, alone), batch[model][1])
+        again = read_alone_again(  # a garment alone: read again by the model's alone views
+            {m: probas for m, (probas, _) in batch.items()},
+            {m: list(clf.extra_.get("alone_views", [])) for m, clf in clfs.items()},
+            lambda m, rows: predict_images(clfs[m], [images[j] for j in rows], list(clfs[m].extra_["alone_views"]),
+                                           tuple(clfs[m].extra_["image_size"]), [names[j] for j in rows],
+                                           batch_size=batch_size, engine=engine))
         for model in clfs:
-            parts[model].append(batch[model])
+            parts[model].append((again[model], batch[model][1]))
         answered.extend(names)
     return answered, {model: _joined(parts[model], clf.model) for model, clf in clfs.items()}
 
