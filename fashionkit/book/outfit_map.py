@@ -23,6 +23,7 @@ import pandas as pd
 from PIL import Image
 
 from fashionkit.book.style import palette
+from fashionkit.data.images import load_image
 from fashionkit.data.schema import Head
 
 THUMB_PX = 72  # thumbnail height in the page (pixels); the photos are 2:3 portraits
@@ -31,11 +32,10 @@ CARD_PX = 128  # width of one outfit's card under the map: the query and four re
 
 def thumbnail_uri(path, height: int = THUMB_PX, quality: int = 70) -> str:
     """A small JPEG of the photo at ``path`` as a ``data:`` URI (the page carries its thumbnails)."""
-    with Image.open(path) as img:
-        img = img.convert("RGB")
-        img.thumbnail((height, height), Image.BICUBIC)
-        buffer = io.BytesIO()
-        img.save(buffer, format="JPEG", quality=quality, optimize=True)
+    img = load_image(path)  # the book's one photo reader: RGB, upright, a clear error for a bad file
+    img.thumbnail((height, height), Image.BICUBIC)
+    buffer = io.BytesIO()
+    img.save(buffer, format="JPEG", quality=quality, optimize=True)
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
