@@ -8,7 +8,12 @@
 * papermill's **injected-parameters** cell is folded (``hide-cell``): one click shows the
   run's settings, and they take no room otherwise;
 * the code cells of a chapter's **Setup** section (imports, paths, threads) get their input
-  hidden (``hide-input``); what they print stays.
+  hidden (``hide-input``); what they print stays;
+* elsewhere a code cell longer than :data:`OPEN_CODE_MAX_LINES` non-blank lines gets its input
+  folded too (``hide-input``): the page shows short calls into ``fashionkit`` and the results,
+  and one click shows the code that assembles a table or a sentence;
+* a cell the notebook itself tags ``hide-output`` (a detail: a long table, a gallery) keeps the
+  tag, and myst-nb folds its output behind a "Show output" button.
 
 Usage: ``python -m fashionkit.book.tags build/book/*.ipynb``.
 """
@@ -19,17 +24,27 @@ import json
 import sys
 from pathlib import Path
 
-__all__ = ["RULES", "tags_for", "tag_notebook"]
+__all__ = ["OPEN_CODE_MAX_LINES", "RULES", "code_lines", "tags_for", "tag_notebook"]
 
 # papermill's own tag -> the tag the book adds (configuration as data)
 RULES = {"parameters": "remove-cell", "injected-parameters": "hide-cell"}
 SETUP_TITLE = "## Setup"
 SETUP_TAG = "hide-input"
+FOLD_TAG = "hide-input"
+# a code cell with more non-blank lines than this shows its output only (configuration as data)
+OPEN_CODE_MAX_LINES = 3
+# tags after which a cell's input is already out of sight
+INPUT_HIDDEN = {"hide-input", "hide-cell", "remove-input", "remove-cell"}
 
 
 def _source(cell: dict) -> str:
     src = cell.get("source", "")
     return "".join(src) if isinstance(src, list) else src
+
+
+def code_lines(cell: dict) -> int:
+    """Non-blank lines of a cell's source."""
+    return sum(1 for line in _source(cell).splitlines() if line.strip())
 
 
 def tags_for(cells: list[dict]) -> list[list[str]]:
@@ -41,8 +56,11 @@ def tags_for(cells: list[dict]) -> list[list[str]]:
             in_setup = _source(cell).lstrip().startswith(SETUP_TITLE)
         elif cell.get("cell_type") == "code":
             tags += [RULES[t] for t in list(tags) if t in RULES]
-            if in_setup and not any(t in RULES for t in tags):
-                tags.append(SETUP_TAG)
+            if not any(t in RULES or t in INPUT_HIDDEN for t in tags):
+                if in_setup:
+                    tags.append(SETUP_TAG)
+                elif code_lines(cell) > OPEN_CODE_MAX_LINES:
+                    tags.append(FOLD_TAG)
         out.append(list(dict.fromkeys(tags)))
     return out
 
