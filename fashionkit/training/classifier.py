@@ -51,7 +51,7 @@ def read_sampling_choice(path, sampling: str, power: float) -> tuple[str, float,
     if sampling != "auto":
         return sampling, power, "set in params"
     choice = json.loads(Path(path).read_text())
-    return choice["sampling"], float(choice["sampling_power"]), f"chapter 2's winner ({path})"
+    return choice["sampling"], float(choice["sampling_power"]), f"chapter 2's winner ({Path(path).name})"
 
 
 def validation_table(clf, manifest: pd.DataFrame, rows: np.ndarray, views: dict, positions: dict,
