@@ -1,6 +1,7 @@
 """Chapter 7's tables and sentences for reading: the recommendation table of
-:func:`fashionkit.outfits.quality.recommendation_table` formatted, and the sentence placing
-the chosen space among the others.
+:func:`fashionkit.outfits.quality.recommendation_table` formatted, the sentence placing
+the chosen space among the others, the guard beside the aims, and what changing one
+ingredient of the vectors does to agreement (:func:`reading_gains_line`).
 """
 
 from __future__ import annotations
@@ -77,3 +78,30 @@ def aims_line(table: pd.DataFrame, chosen: str, aims: dict) -> str:
         label = "full vector" if name == "full vector" else f"chosen space ({space})"
         parts.append(f"{label} {mean:.1f}% ({low:.1f}–{high:.1f}) against an aim of {aim:g}%: {verdict_}")
     return "Agreement on the test queries: " + "; ".join(parts) + "." if parts else ""
+
+
+def reading_gains_line(gains: pd.DataFrame, changes: dict, n_heads: int = 2) -> str:
+    """What each way of reading the vectors does to agreement, and which of them bring it back.
+
+    ``gains``: :func:`fashionkit.outfits.quality.agreement_gains` against the vectors in use;
+    ``changes``: ``{space: what that reading changes}`` (e.g. "the crop read").  Per space: the gain
+    in points with its interval and a verdict (better / worse when the interval excludes 0, else
+    within noise), and for a space beyond noise its ``n_heads`` heads that moved most.  Ends with
+    the changes whose readings are better, or says that none is.
+    """
+    parts, better = [], []
+    for space, row in gains.iterrows():
+        gain, low, high = row["gain_points"], row["gain_lo"], row["gain_hi"]
+        verdict_ = "better" if low > 0 else "worse" if high < 0 else "within noise"
+        text = f"{changes.get(space, space)} ({space}): {gain:+.1f} points [{low:+.1f}, {high:+.1f}], {verdict_}"
+        if verdict_ != "within noise":
+            heads_ = row.filter(like="_points").drop("gain_points").dropna()
+            heads_ = heads_.reindex(heads_.abs().sort_values(ascending=False, kind="stable").index)[:n_heads]
+            text += " (most in " + " and ".join(
+                f"{get_head(str(k).removesuffix('_points')).en} {v:+.1f}" for k, v in heads_.items()) + ")"
+        if verdict_ == "better":
+            better.append(changes.get(space, space))
+        parts.append(text)
+    end = ("Beyond noise, agreement rises only with " + " and ".join(better) if better
+           else "No change raises agreement beyond noise")
+    return "Against the vectors in use, on the validation queries: " + "; ".join(parts) + ". " + end + "."

@@ -204,6 +204,45 @@ def recommendation_table(labels: pd.DataFrame, X, query_positions, neighbours: M
     return out
 
 
+def agreement_gains(labels: pd.DataFrame, query_positions, neighbours: Mapping[str, np.ndarray], reference: str,
+                    heads_=None, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """How much each space's recommendations agree more (or less) than ``reference``'s, on the same queries.
+
+    One row per other space of ``neighbours`` (``{name: (n_queries, k) positions}``): ``<head key>_points``,
+    each head's agreement minus the reference's (percentage points); ``gain_points``, the same for the mean
+    over heads; ``gain_lo`` / ``gain_hi``, its paired percentile bootstrap interval at ``level`` (both
+    spaces scored on the same resampled queries, as :func:`recommendation_table` draws them).
+    """
+    if reference not in neighbours:
+        raise ValueError(f"the reference {reference!r} is not one of the spaces {list(neighbours)}")
+    n_queries = len(np.asarray(query_positions))
+    draws = np.random.default_rng(seed).multinomial(n_queries, np.full(n_queries, 1 / n_queries), size=n_boot)
+
+    def scored(nb):
+        counts = _pair_counts(labels, query_positions, nb, heads_)
+        agree = np.stack([a for a, _ in counts.values()], axis=1)
+        pairs = np.stack([p for _, p in counts.values()], axis=1)
+        return list(counts), _percent(agree.sum(axis=0), pairs.sum(axis=0)), _mean_over_heads(
+            _percent(draws @ agree, draws @ pairs))
+
+    keys, base, base_boot = scored(neighbours[reference])
+    alpha = (1 - level) / 2
+    rows = {}
+    for name, nb in neighbours.items():
+        if name == reference:
+            continue
+        _, percent, boot = scored(nb)
+        diff = boot - base_boot
+        diff = diff[~np.isnan(diff)]
+        low, high = np.quantile(diff, [alpha, 1 - alpha]) if diff.size else (np.nan, np.nan)
+        rows[name] = {**{f"{key}_points": p - b for key, p, b in zip(keys, percent, base)},
+                      "gain_points": float(_mean_over_heads(percent) - _mean_over_heads(base)),
+                      "gain_lo": float(low), "gain_hi": float(high)}
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index.name = "space"
+    return out
+
+
 def outside_query_table(collection_labels_: pd.DataFrame, query_labels: pd.DataFrame, X_collection, X_queries,
                         neighbours: Mapping[str, np.ndarray], heads_, k: int, n_boot: int = 1000, level: float = 0.95,
                         seed: int = 0) -> pd.DataFrame:
@@ -229,6 +268,18 @@ def outside_query_table(collection_labels_: pd.DataFrame, query_labels: pd.DataF
 def collection_labels(collection: pd.DataFrame, heads_=None) -> pd.DataFrame:
     """The ground-truth labels of the collection, one column per head key (NA = no label)."""
     return pd.DataFrame({h.key: collection[f"label.{h.key}"] for h in heads_or_all(heads_)})
+
+
+def reading_gains(spaces: Mapping[str, tuple[Recommender, np.ndarray]], labels: pd.DataFrame, ids, query_positions,
+                  reference: str, heads_=None, k: int = 4, n_boot: int = 1000, seed: int = 0,
+                  level: float = 0.95) -> pd.DataFrame:
+    """:func:`agreement_gains` of each space of ``spaces`` (as in :func:`compare_recommenders`: a fitted
+    recommender and the vectors it reads) against ``reference``, for the queries ``query_positions``
+    of the collection, each left out of its own recommendations."""
+    ids, q = np.asarray(ids), np.asarray(query_positions)
+    neighbours = {name: rec.kneighbors(np.asarray(vectors)[q], k=k, exclude=ids[q])[1]
+                  for name, (rec, vectors) in spaces.items()}
+    return agreement_gains(labels, q, neighbours, reference, heads_, n_boot=n_boot, level=level, seed=seed)
 
 
 def compare_recommenders(spaces: Mapping[str, tuple[Recommender, np.ndarray]], X, labels: pd.DataFrame, ids,

@@ -234,3 +234,30 @@ def test_a_garment_query_outside_the_collection_is_scored_against_its_own_labels
     assert table.loc["bottom heads", "bottom_sub_%"] == 100.0
     assert table.loc["bottom heads", "coverage"] == pytest.approx(4 / 6)  # a share of the collection, not of the queries
     assert "random" in table.index and table.loc["random", "bottom_sub_%"] <= 100.0
+
+
+def test_a_reading_s_gain_is_paired_over_the_same_queries_and_explained_by_head():
+    """Forty queries of two heads.  The reference's neighbours share the query's top type half the
+    time and its bottom class always; the better space's always share both; the worse one's never
+    share the top type.  Known answers: +25 and -25 points on the mean of the two heads."""
+    rng = np.random.default_rng(0)
+    n = 40
+    labels = pd.DataFrame({"top_type": rng.choice(["shirt", "blouse"], n), "bottom_major": rng.choice(["pants", "skirt"], n)})
+    q = np.arange(n)
+    same = [np.flatnonzero((labels["top_type"] == labels.loc[i, "top_type"]) & (labels["bottom_major"] == labels.loc[i, "bottom_major"]) & (np.arange(n) != i)) for i in q]
+    other_top = [np.flatnonzero((labels["top_type"] != labels.loc[i, "top_type"]) & (labels["bottom_major"] == labels.loc[i, "bottom_major"])) for i in q]
+    both = np.array([[s[0], s[1]] for s in same])
+    half = np.array([[s[0], o[0]] for s, o in zip(same, other_top)])
+    never = np.array([[o[0], o[1]] for o in other_top])
+    gains = quality.agreement_gains(labels, q, {"used": half, "better": both, "worse": never}, "used", TWO, n_boot=200)
+    assert gains.loc["better", "top_type_points"] == 50 and gains.loc["better", "bottom_major_points"] == 0
+    assert gains.loc["better", "gain_points"] == 25 and gains.loc["worse", "gain_points"] == -25
+    assert gains.loc["better", "gain_lo"] == gains.loc["better", "gain_hi"] == 25  # the same every query: no spread
+    line = outfit_tables.reading_gains_line(gains, {"better": "the crop", "worse": "the photos"})
+    assert "the crop (better): +25.0 points [+25.0, +25.0], better (most in top type +50.0" in line
+    assert "the photos (worse): -25.0 points [-25.0, -25.0], worse" in line
+    assert line.endswith("Beyond noise, agreement rises only with the crop.")
+    with pytest.raises(ValueError, match="reference"):
+        quality.agreement_gains(labels, q, {"better": both}, "used", TWO)
+    noise = gains.assign(gain_lo=-1.0, gain_hi=1.0)
+    assert outfit_tables.reading_gains_line(noise, {}).endswith("No change raises agreement beyond noise.")

@@ -20,39 +20,72 @@ def photo(shared_data):
     return img, masks
 
 
-def test_every_framing_is_registered_and_deterministic(photo):
+def test_every_framing_but_normal_changes_the_photo_and_normal_leaves_it(photo):
     img, masks = photo
     assert set(framing.FRAMINGS) == {"normal", "tight", "half_length", "zoomed_out", "off_centre", "background_removed"}
     for name in framing.FRAMINGS:
-        a = framing.reframe(img, name, masks["top"], "top")
-        b = framing.reframe(img, name, masks["top"], "top")
-        assert np.array_equal(np.asarray(a), np.asarray(b)), name
+        for model in ("top", "bottom"):
+            out = framing.reframe(img, name, masks[model], model)
+            same = out.size == img.size and out.tobytes() == img.tobytes()
+            assert same == (name == "normal"), (name, model)
 
 
-def test_tight_and_cut_out_hold_the_garment(photo):
+def _placed(big: np.ndarray, small: np.ndarray, near: tuple[int, int], reach: int):
+    """Where ``small`` lies in ``big`` as an exact sub-image, searched up to ``reach`` pixels above-left of ``near``."""
+    h, w = small.shape[:2]
+    for y in range(max(0, near[0] - reach), near[0] + 1):
+        for x in range(max(0, near[1] - reach), near[1] + 1):
+            if big[y:y + h, x:x + w].shape == small.shape and np.array_equal(big[y:y + h, x:x + w], small):
+                return y, x
+    return None
+
+
+def test_tight_and_cut_out_hold_the_whole_garment_within_a_small_margin(photo):
     img, masks = photo
-    ys, xs = np.nonzero(masks["bottom"])
-    tight = framing.reframe(img, "tight", masks["bottom"], "bottom")
-    assert tight.width < img.width and tight.height < img.height
-    assert tight.height >= ys.max() - ys.min()
-    cut = np.asarray(framing.reframe(img, "background_removed", masks["bottom"], "bottom"))
-    plain = (cut == np.array(crops.PLAIN)).all(axis=2)
-    assert 0.1 < plain.mean() < 0.9  # garment pixels and plain background
+    garment = masks["bottom"]
+    ys, xs = np.nonzero(garment)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    arr = np.asarray(img)
+    for name, margin in (("tight", 0.05), ("background_removed", 0.06)):
+        out = np.asarray(framing.reframe(img, name, garment, "bottom"))
+        reach = int(margin * max(y1 - y0, x1 - x0)) + 1
+        if name == "background_removed":  # only the garment's pixels, the rest plain
+            arr_cut = np.where(garment[..., None], arr, np.array(crops.PLAIN, dtype=np.uint8))
+            where = _placed(arr_cut, out, (y0, x0), reach)
+        else:  # the photo's own pixels
+            where = _placed(arr, out, (y0, x0), reach)
+        assert where is not None, f"{name}: not a window of the photo around the garment"
+        top, left = where
+        bottom, right = top + out.shape[0], left + out.shape[1]
+        assert top <= y0 and left <= x0 and bottom >= y1 and right >= x1, name  # every garment pixel inside
+        assert y0 - top <= margin * (y1 - y0) + 1 and bottom - y1 <= margin * (y1 - y0) + 1, name
+        assert x0 - left <= margin * (x1 - x0) + 1 and right - x1 <= margin * (x1 - x0) + 1, name
+    assert 0.1 < (out == np.array(crops.PLAIN)).all(axis=2).mean() < 0.9  # the cut-out: garment and plain background
 
 
 def test_half_length_keeps_the_garments_half(photo):
     img, masks = photo
     top = framing.reframe(img, "half_length", masks["top"], "top")
     bottom = framing.reframe(img, "half_length", masks["bottom"], "bottom")
-    assert top.height == round(0.55 * img.height) and bottom.height == img.height - round(0.4 * img.height)
+    arr = np.asarray(img)
+    assert np.array_equal(np.asarray(top), arr[:round(0.55 * img.height)])
+    assert np.array_equal(np.asarray(bottom), arr[round(0.4 * img.height):])
 
 
 def test_zoom_out_and_off_centre_keep_the_size_and_pad_plainly(photo):
     img, masks = photo
-    for name in ("zoomed_out", "off_centre"):
-        out = np.asarray(framing.reframe(img, name, masks["top"], "top"))
-        assert out.shape[:2] == (img.height, img.width)
-        assert (out[:, -1] == np.array(crops.PLAIN)).all()  # the right edge is padding
+    arr = np.asarray(img)
+    shifted = np.asarray(framing.reframe(img, "off_centre", masks["top"], "top"))
+    cut = round(0.3 * img.width)
+    assert shifted.shape == arr.shape
+    assert np.array_equal(shifted[:, :img.width - cut], arr[:, cut:])  # moved left by 30 %
+    assert (shifted[:, img.width - cut:] == np.array(crops.PLAIN)).all()
+    small = np.asarray(framing.reframe(img, "zoomed_out", masks["top"], "top"))
+    w, h = round(0.55 * img.width), round(0.55 * img.height)
+    x0, y0 = (img.width - w) // 2, (img.height - h) // 2
+    assert small.shape == arr.shape
+    assert (small[:y0] == np.array(crops.PLAIN)).all() and (small[:, :x0] == np.array(crops.PLAIN)).all()
+    assert np.abs(small[y0:y0 + h, x0:x0 + w].astype(int).mean(axis=(0, 1)) - arr.mean(axis=(0, 1))).max() < 3
 
 
 def test_unknown_framing_and_mismatched_mask_are_errors(photo):
@@ -151,3 +184,35 @@ def test_photos_a_framing_leaves_unchanged_are_left_out_and_counted_per_subset(p
 
 def test_each_framing_said_to_be_in_training_is_a_framing():
     assert set(framing.ALSO_IN_TRAINING) <= set(framing.FRAMINGS)
+
+
+class _TopHalfSegmenter:
+    """A stand-in segmenter: every photo's upper half is the top garment (group ``inner_top``)."""
+
+    def predict_shares(self, images):
+        shares = np.zeros((len(images), len(GROUP_NAMES), 4, 4), np.float32)
+        shares[:, GROUP_NAMES.index("inner_top"), :2] = 1
+        return shares
+
+    def shares_on_photo(self, shares, size):
+        return shares
+
+
+def test_framing_photos_use_the_true_mask_where_ccp_has_one_and_the_segmenter_elsewhere(shared_data):
+    """Known answers on two real CCP photos: 0001 has a pixel mask (its garment mask is the annotated one,
+    whatever the segmenter says), 1005 has only tags (its mask is the stand-in's upper half)."""
+    frame = pd.DataFrame({"path": [str(shared_data / "ccp" / "images" / f"{i}.jpg") for i in ("0001", "1005")],
+                          "annotation": ["pixel", "tags"]})
+    lut = ccp_group_lookup(shared_data)
+    images, masks, paths = framing.framing_photos(frame, "top", n=2, seed=0, segmenter=_TopHalfSegmenter(), lut=lut)
+    assert paths == frame["path"].tolist()  # every row, in the frame's order
+    groups = lut[np.asarray(Image.open(shared_data / "ccp" / "masks" / "0001.png"))]
+    true_top = np.isin(groups, [GROUP_NAMES.index(n) for n in GARMENTS["top"]])
+    assert np.array_equal(masks[0], true_top) and images[0].size == (true_top.shape[1], true_top.shape[0])
+    h = masks[1].shape[0]
+    assert masks[1][: h // 2 - 1].all() and not masks[1][h // 2 + 1:].any()  # the stand-in's upper half
+    one = framing.framing_photos(frame, "top", n=1, seed=0, segmenter=_TopHalfSegmenter(), lut=lut)[2]
+    assert one == framing.framing_photos(frame, "top", n=1, seed=0, segmenter=_TopHalfSegmenter(), lut=lut)[2]
+    draws = {tuple(framing.framing_photos(frame, "top", n=1, seed=s, segmenter=_TopHalfSegmenter(), lut=lut)[2])
+             for s in range(8)}
+    assert len(draws) == 2  # the seed draws which photo
