@@ -38,11 +38,13 @@ all: notebooks deploy book
 
 venv: $(STAMP)
 # torch goes first and alone: its pin selects the CPU wheel where one is on disk, and
-# the same pin in requirements.txt keeps later packages from replacing it.
+# the same pin in requirements.txt keeps later packages from replacing it.  --no-compile: pip
+# does not byte-compile every installed module (about a minute here); Python compiles the few
+# it imports on first use.
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet $(TORCH_PIN)
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-compile $(TORCH_PIN)
+	$(PY) -m pip install --quiet --no-compile -r requirements.txt
 	touch $@
 
 # Download and convert the public originals unless a prepared data root exists.
