@@ -52,7 +52,7 @@ other programs barely move, beside wall rates measured side by side):
   calibration crops) of the top trunk ran 74-78 against 68 crops/s (this CPU has AVX2 but
   no VNNI) and agreed with the float answers on only 74-93 % of photos per head.
 
-**The ceiling.**  A photo costs three network passes: the segmenter (12.8 CPU-ms), the top
+**The speed bound.**  A photo costs three network passes: the segmenter (12.8 CPU-ms), the top
 crop (18.7) and the bottom crop (21.4), 53 CPU-ms, plus decoding (1.4), the segmenter's
 canvas (2.5), two crops (5.7) and the boxes (0.4), about 63 CPU-ms (one thread, the best
 of interleaved runs; the same runs vary by up to 25 % on the shared machine).  Two idle
