@@ -95,10 +95,11 @@ bench: $(STAMP)
 
 # First the import contracts of pyproject.toml (the wings' order, the torch-free command line), then
 # two processes, one file each at a time: the notebook chain (tests/test_chain.py) runs in one
-# while the other takes the remaining files.
+# while the other takes the remaining files.  One thread each (OMP_NUM_THREADS here, `threads: 1`
+# in the chain's smoke profile): two processes of two threads on two cores took half as long again.
 test: $(STAMP)
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -q -n 2 --dist loadfile
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist loadfile
 
 # The GPU profile (params/gpu/, fashionkit.training.train_gpu), not part of `all`: MODEL=top|bottom on NPROC GPUs
 # of this machine (one process per GPU; NPROC=1 is the plain single-process run). On NNODES machines,

@@ -8,7 +8,8 @@ names are the schema's display names (:mod:`fashionkit.data.schema`); nothing he
 
 Figures are made with ``pyplot`` so that a notebook shows them once, inline, when the cell
 ends (assign the result, ``fig = data_figures.x(...)``, rather than leaving it as the cell's last
-expression, or Jupyter shows it twice).
+expression, or Jupyter shows it twice); a figure pasted elsewhere on the page goes through
+:func:`shown_elsewhere` and is drawn only there.
 
 ``lang="ko"`` draws Korean display names with an installed CJK font or, on any machine,
 NanumGothic from the pinned ``koreanize-matplotlib`` package; where neither loads it falls
@@ -39,6 +40,13 @@ SOURCE_NAMES = {"ccp": "CCP", "cad": "CAD", "clothing": "garments"}
 MASK_COLORS = {1: (1.0, 0.35, 0.0), 2: (0.1, 0.45, 1.0)}  # garment orange, footwear blue
 ROW_COLORS = {"head": "#2ca02c", "hem": "#d62728", "sole": "#1f77b4"}
 _CJK_HINTS = ("cjk", "nanum", "malgun", "gothic", "batang", "gulim", "dotum", "unfonts", "baekmuk")
+
+
+def shown_elsewhere(fig):
+    """``fig``, closed so that its cell does not draw it: for a figure the page shows elsewhere (a
+    chapter's Overview pastes it with ``glue``), which then is drawn once, where it is shown."""
+    plt.close(fig)
+    return fig
 
 
 def palette(n: int) -> list[str]:
