@@ -96,6 +96,7 @@ def reading_gains_line(gains: pd.DataFrame, changes: dict, n_heads: int = 2) -> 
         text = f"{changes.get(space, space)} ({space}): {gain:+.1f} points [{low:+.1f}, {high:+.1f}], {verdict_}"
         if verdict_ != "within noise":
             heads_ = row.filter(like="_points").drop("gain_points").dropna()
+            heads_ = heads_[heads_ != 0]  # a head that did not move explains nothing
             heads_ = heads_.reindex(heads_.abs().sort_values(ascending=False, kind="stable").index)[:n_heads]
             text += " (most in " + " and ".join(
                 f"{get_head(str(k).removesuffix('_points')).en} {v:+.1f}" for k, v in heads_.items()) + ")"

@@ -305,3 +305,34 @@ def tta_verdict(diff_ci: tuple[float, float, float]) -> str:
     if not np.isfinite(diff):
         return "no data"
     return "helped" if lo > 0 else "hurt" if hi < 0 else "within noise"
+
+
+def comparison_line(table: pd.DataFrame) -> str:
+    """One sentence for a paired comparison (:func:`fashionkit.metrics.comparison.ablation_table`): for
+    each variant other than the reference, the heads better and worse beyond noise, each with its
+    difference in points and interval, and how many heads are within noise."""
+    parts = []
+    for variant, part in table[table["verdict"] != "reference"].groupby("variant", sort=False):
+        said = []
+        for verdict in ("better", "worse"):
+            rows = part[part["verdict"] == verdict]
+            said.append(f"{verdict} on " + (", ".join(
+                f"{get_head(h).en} {d:+.1f} [{lo:+.1f}, {hi:+.1f}]"
+                for h, d, lo, hi in zip(rows["head"], rows["diff_points"], rows["diff_lo"], rows["diff_hi"]))
+                or "no head"))
+        said.append(f"within noise on {int((part['verdict'] == 'within noise').sum())} of {len(part)} heads")
+        parts.append(f"{variant}: " + "; ".join(said))
+    return ". ".join(parts) + "." if parts else ""
+
+
+def presence_line(presence: pd.DataFrame, group: str = "garments alone") -> str:
+    """One sentence for :func:`fashionkit.metrics.scores.presence_table` rows (with a ``reader`` column):
+    each reader's accuracy at saying whether the top and the bottom are in the photo, on ``group``'s
+    photos, with its interval."""
+    rows = presence[presence["group"] == group]
+    parts = []
+    for reader, part in rows.groupby("reader", sort=False):
+        parts.append(f"{reader}: " + ", ".join(
+            f"{g} {a:.1f}% ({lo:.1f}–{hi:.1f})"
+            for g, a, lo, hi in zip(part["garment"], part["accuracy_%"], part["ci_low_%"], part["ci_high_%"])))
+    return f"Is each garment in the photo, on the {group} test photos? " + "; ".join(parts) + "." if parts else ""

@@ -212,6 +212,8 @@ def agreement_gains(labels: pd.DataFrame, query_positions, neighbours: Mapping[s
     each head's agreement minus the reference's (percentage points); ``gain_points``, the same for the mean
     over heads; ``gain_lo`` / ``gain_hi``, its paired percentile bootstrap interval at ``level`` (both
     spaces scored on the same resampled queries, as :func:`recommendation_table` draws them).
+    Each mean is over the heads with labelled pairs in that space; both spaces see the same labels,
+    so they differ only where a head's pairs all lack a label in one space and not in the other.
     """
     if reference not in neighbours:
         raise ValueError(f"the reference {reference!r} is not one of the spaces {list(neighbours)}")

@@ -121,3 +121,29 @@ def test_groups_line_names_the_groups_not_clearly_above_their_majority():
                            "majority_%": [44.6, 50.0, 99.0], "tta_ci_low_%": [41.0, 60.0, 57.2]})
     assert report_tables.groups_line(groups).endswith(": top type on CCP tag-list half.")  # 41.0 <= 44.6; "all" skipped
     assert "In every group" in report_tables.groups_line(groups.iloc[1:])
+
+
+def test_a_comparison_is_one_sentence_naming_what_moved_beyond_noise():
+    from fashionkit.metrics.comparison import ablation_table
+    from fashionkit.data.schema import get_head
+
+    hs = [get_head("top_sleeve"), get_head("top_type")]
+    y = {"top_sleeve": np.array([0, 1, 2] * 20), "top_type": np.array([0, 1, 2] * 20)}
+    right = np.eye(3)[[0, 1, 2] * 20]
+    wrong = np.eye(3)[[1, 2, 0] * 20]
+    table = ablation_table(hs, y, {"old": {"top_sleeve": wrong, "top_type": right},
+                                   "new": {"top_sleeve": right, "top_type": right}}, "old", 200, 0.95, 0)
+    line = report_tables.comparison_line(table)
+    assert line == ("new: better on sleeve length +100.0 [+100.0, +100.0]; worse on no head; "
+                    "within noise on 1 of 2 heads.")
+
+
+def test_presence_is_one_sentence_per_reader_on_the_chosen_photos():
+    presence = pd.DataFrame({"garment": ["top", "bottom", "top", "top"], "group": ["garments alone"] * 3 + ["CCP"],
+                             "accuracy_%": [96.44, 94.66, 67.7, 100.0], "ci_low_%": [94.1, 92.0, 62.9, 98.6],
+                             "ci_high_%": [97.9, 96.5, 72.1, 100.0],
+                             "reader": ["presence head", "presence head", "boxes", "boxes"]})
+    assert report_tables.presence_line(presence) == (
+        "Is each garment in the photo, on the garments alone test photos? presence head: top 96.4% (94.1–97.9), "
+        "bottom 94.7% (92.0–96.5); boxes: top 67.7% (62.9–72.1).")
+    assert report_tables.presence_line(presence, group="nowhere") == ""

@@ -254,10 +254,29 @@ def test_a_reading_s_gain_is_paired_over_the_same_queries_and_explained_by_head(
     assert gains.loc["better", "gain_points"] == 25 and gains.loc["worse", "gain_points"] == -25
     assert gains.loc["better", "gain_lo"] == gains.loc["better", "gain_hi"] == 25  # the same every query: no spread
     line = outfit_tables.reading_gains_line(gains, {"better": "the crop", "worse": "the photos"})
-    assert "the crop (better): +25.0 points [+25.0, +25.0], better (most in top type +50.0" in line
+    assert "the crop (better): +25.0 points [+25.0, +25.0], better (most in top type +50.0)" in line  # class: +0
     assert "the photos (worse): -25.0 points [-25.0, -25.0], worse" in line
     assert line.endswith("Beyond noise, agreement rises only with the crop.")
     with pytest.raises(ValueError, match="reference"):
         quality.agreement_gains(labels, q, {"better": both}, "used", TWO)
     noise = gains.assign(gain_lo=-1.0, gain_hi=1.0)
     assert outfit_tables.reading_gains_line(noise, {}).endswith("No change raises agreement beyond noise.")
+
+
+def test_the_gain_s_interval_is_paired_so_a_steady_gain_has_no_spread():
+    """Agreement varies from query to query (a query's reference neighbours share its top type 0 or 1
+    times in 2), but the other space's neighbours always share it once more.  Paired over the same
+    resampled queries the gain is +50 points on every draw; scored on separate draws it would spread."""
+    labels = pd.DataFrame({"top_type": ["shirt", "blouse"] * 10})
+    q = np.arange(20)
+    like = [np.flatnonzero((labels["top_type"] == labels.loc[i, "top_type"]).to_numpy() & (q != i)) for i in q]
+    unlike = [np.flatnonzero((labels["top_type"] != labels.loc[i, "top_type"]).to_numpy()) for i in q]
+    reference = np.array([[u[0], u[1]] if i % 4 < 2 else [l[0], u[0]] for i, (l, u) in enumerate(zip(like, unlike))])
+    better = np.array([[l[0], u[0]] if i % 4 < 2 else [l[0], l[1]] for i, (l, u) in enumerate(zip(like, unlike))])
+    gains = quality.agreement_gains(labels, q, {"reference": reference, "better": better}, "reference",
+                                    [get_head("top_type")], n_boot=500)
+    assert gains.loc["better", "gain_points"] == 50
+    assert gains.loc["better", "gain_lo"] == gains.loc["better", "gain_hi"] == 50
+    table = quality.recommendation_table(labels, np.zeros((20, 1)), q, {"reference": reference, "better": better},
+                                         [get_head("top_type")], n_boot=500)
+    assert table.loc["reference", "ci_high_%"] - table.loc["reference", "ci_low_%"] > 10  # each alone does spread

@@ -31,10 +31,10 @@ def test_every_framing_but_normal_changes_the_photo_and_normal_leaves_it(photo):
 
 
 def _placed(big: np.ndarray, small: np.ndarray, near: tuple[int, int], reach: int):
-    """Where ``small`` lies in ``big`` as an exact sub-image, searched up to ``reach`` pixels above-left of ``near``."""
+    """Where ``small`` lies in ``big`` as an exact sub-image, searched within ``reach`` pixels of ``near``."""
     h, w = small.shape[:2]
-    for y in range(max(0, near[0] - reach), near[0] + 1):
-        for x in range(max(0, near[1] - reach), near[1] + 1):
+    for y in range(max(0, near[0] - reach), near[0] + reach + 1):
+        for x in range(max(0, near[1] - reach), near[1] + reach + 1):
             if big[y:y + h, x:x + w].shape == small.shape and np.array_equal(big[y:y + h, x:x + w], small):
                 return y, x
     return None
@@ -52,6 +52,7 @@ def test_tight_and_cut_out_hold_the_whole_garment_within_a_small_margin(photo):
         if name == "background_removed":  # only the garment's pixels, the rest plain
             arr_cut = np.where(garment[..., None], arr, np.array(crops.PLAIN, dtype=np.uint8))
             where = _placed(arr_cut, out, (y0, x0), reach)
+            assert 0.1 < (out == np.array(crops.PLAIN)).all(axis=2).mean() < 0.9  # garment and plain background
         else:  # the photo's own pixels
             where = _placed(arr, out, (y0, x0), reach)
         assert where is not None, f"{name}: not a window of the photo around the garment"
@@ -60,7 +61,6 @@ def test_tight_and_cut_out_hold_the_whole_garment_within_a_small_margin(photo):
         assert top <= y0 and left <= x0 and bottom >= y1 and right >= x1, name  # every garment pixel inside
         assert y0 - top <= margin * (y1 - y0) + 1 and bottom - y1 <= margin * (y1 - y0) + 1, name
         assert x0 - left <= margin * (x1 - x0) + 1 and right - x1 <= margin * (x1 - x0) + 1, name
-    assert 0.1 < (out == np.array(crops.PLAIN)).all(axis=2).mean() < 0.9  # the cut-out: garment and plain background
 
 
 def test_half_length_keeps_the_garments_half(photo):
