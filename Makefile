@@ -38,13 +38,15 @@ all: notebooks deploy book
 
 venv: $(STAMP)
 # torch goes first and alone: its pin selects the CPU wheel where one is on disk, and
-# the same pin in requirements.txt keeps later packages from replacing it.  --no-compile: pip
-# does not byte-compile every installed module (about a minute here); Python compiles the few
-# it imports on first use.
+# the same pin in requirements.txt keeps later packages from replacing it.  pip's byte-compiling
+# runs on one core (about a minute here): it is skipped (--no-compile) and done after, on every
+# core.  A few packages ship files that are not meant to compile; compileall reports them and
+# pip ignores them the same way, hence `|| true`.
 $(STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --no-compile $(TORCH_PIN)
 	$(PY) -m pip install --quiet --no-compile -r requirements.txt
+	$(PY) -m compileall -q -j 0 "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" > /dev/null || true
 	touch $@
 
 # Download and convert the public originals unless a prepared data root exists.
