@@ -166,6 +166,20 @@ def coverage(neighbour_positions, n_items: int) -> float:
     return float(np.unique(nb).size / n_items)
 
 
+def _query_draws(n_queries: int, n_boot: int, seed: int) -> np.ndarray:
+    """``(n_boot, n_queries)``: resampling queries with replacement, as counts of how often each is drawn."""
+    return np.random.default_rng(seed).multinomial(n_queries, np.full(n_queries, 1 / n_queries), size=n_boot)
+
+
+def _scored(labels, query_positions, neighbour_positions, heads_, draws) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """``(head keys, each head's agreement %, the mean over heads on each resample of draws)``."""
+    counts = _pair_counts(labels, query_positions, neighbour_positions, heads_)
+    agree = np.stack([a for a, _ in counts.values()], axis=1)  # (n_queries, heads)
+    pairs = np.stack([p for _, p in counts.values()], axis=1)
+    return (list(counts), _percent(agree.sum(axis=0), pairs.sum(axis=0)),
+            _mean_over_heads(_percent(draws @ agree, draws @ pairs)))
+
+
 def recommendation_table(labels: pd.DataFrame, X, query_positions, neighbours: Mapping[str, np.ndarray],
                          heads_=None, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> pd.DataFrame:
     """One row per space: how its recommendations score.
@@ -183,20 +197,14 @@ def recommendation_table(labels: pd.DataFrame, X, query_positions, neighbours: M
     X = check_matrix(X, dtype=np.float64)
     if len(X) != len(labels):
         raise ValueError(f"X has {len(X)} rows, labels {len(labels)}: both must be the collection")
-    n_queries = len(np.asarray(query_positions))
+    draws = _query_draws(len(np.asarray(query_positions)), n_boot, seed)  # the same draws for every space
     rows = {}
     for name, nb in neighbours.items():
-        counts = _pair_counts(labels, query_positions, nb, heads_)
-        agree = np.stack([a for a, _ in counts.values()], axis=1)  # (n_queries, heads)
-        pairs = np.stack([p for _, p in counts.values()], axis=1)
-        percent = _percent(agree.sum(axis=0), pairs.sum(axis=0))
-        # resampling queries with replacement = multinomial counts of how often each is drawn
-        draws = np.random.default_rng(seed).multinomial(n_queries, np.full(n_queries, 1 / n_queries), size=n_boot)
-        boot = _mean_over_heads(_percent(draws @ agree, draws @ pairs))
+        keys, percent, boot = _scored(labels, query_positions, nb, heads_, draws)
         boot = boot[~np.isnan(boot)]
         alpha = (1 - level) / 2
         low, high = (np.quantile(boot, [alpha, 1 - alpha]) if boot.size else (np.nan, np.nan))
-        rows[name] = {**{f"{key}_%": p for key, p in zip(counts, percent)},
+        rows[name] = {**{f"{key}_%": p for key, p in zip(keys, percent)},
                       "mean_agreement_%": float(_mean_over_heads(percent)), "ci_low_%": float(low), "ci_high_%": float(high),
                       "diversity": diversity(X, nb), "coverage": coverage(nb, len(X))}
     out = pd.DataFrame.from_dict(rows, orient="index")
@@ -217,23 +225,14 @@ def agreement_gains(labels: pd.DataFrame, query_positions, neighbours: Mapping[s
     """
     if reference not in neighbours:
         raise ValueError(f"the reference {reference!r} is not one of the spaces {list(neighbours)}")
-    n_queries = len(np.asarray(query_positions))
-    draws = np.random.default_rng(seed).multinomial(n_queries, np.full(n_queries, 1 / n_queries), size=n_boot)
-
-    def scored(nb):
-        counts = _pair_counts(labels, query_positions, nb, heads_)
-        agree = np.stack([a for a, _ in counts.values()], axis=1)
-        pairs = np.stack([p for _, p in counts.values()], axis=1)
-        return list(counts), _percent(agree.sum(axis=0), pairs.sum(axis=0)), _mean_over_heads(
-            _percent(draws @ agree, draws @ pairs))
-
-    keys, base, base_boot = scored(neighbours[reference])
+    draws = _query_draws(len(np.asarray(query_positions)), n_boot, seed)
+    keys, base, base_boot = _scored(labels, query_positions, neighbours[reference], heads_, draws)
     alpha = (1 - level) / 2
     rows = {}
     for name, nb in neighbours.items():
         if name == reference:
             continue
-        _, percent, boot = scored(nb)
+        _, percent, boot = _scored(labels, query_positions, nb, heads_, draws)
         diff = boot - base_boot
         diff = diff[~np.isnan(diff)]
         low, high = np.quantile(diff, [alpha, 1 - alpha]) if diff.size else (np.nan, np.nan)
