@@ -10,6 +10,7 @@ import pandas as pd
 
 from fashionkit.book.tables import interval
 from fashionkit.data.schema import UnknownLabelError, get_head
+from fashionkit.metrics.comparison import diff_verdict
 
 
 def quality_table(table: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
@@ -85,16 +86,16 @@ def reading_gains_line(gains: pd.DataFrame, changes: dict, n_heads: int = 2) -> 
 
     ``gains``: :func:`fashionkit.outfits.quality.agreement_gains` against the vectors in use;
     ``changes``: ``{space: what that reading changes}`` (e.g. "the crop read").  Per space: the gain
-    in points with its interval and a verdict (better / worse when the interval excludes 0, else
-    within noise), and for a space beyond noise its ``n_heads`` heads that moved most.  Ends with
-    the changes whose readings are better, or says that none is.
+    in points with its interval and a verdict (:func:`fashionkit.metrics.comparison.diff_verdict`),
+    and for a space beyond noise its ``n_heads`` heads that moved most.  Ends with the changes whose
+    readings are better, or says that none is.
     """
     parts, better = [], []
     for space, row in gains.iterrows():
         gain, low, high = row["gain_points"], row["gain_lo"], row["gain_hi"]
-        verdict_ = "better" if low > 0 else "worse" if high < 0 else "within noise"
+        verdict_ = diff_verdict(gain, low, high)
         text = f"{changes.get(space, space)} ({space}): {gain:+.1f} points [{low:+.1f}, {high:+.1f}], {verdict_}"
-        if verdict_ != "within noise":
+        if verdict_ in ("better", "worse"):
             heads_ = row.filter(like="_points").drop("gain_points").dropna()
             heads_ = heads_[heads_ != 0]  # a head that did not move explains nothing
             heads_ = heads_.reindex(heads_.abs().sort_values(ascending=False, kind="stable").index)[:n_heads]

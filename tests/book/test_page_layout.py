@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -51,8 +52,6 @@ def test_each_chapter_shows_little_open_code(stem):
 
 
 def _content_images(page: Path) -> list[Path]:
-    import re
-
     srcs = re.findall(r'<img[^>]+src="([^"]+)"', page.read_text(encoding="utf-8"))
     return [page.parent / unquote(urlsplit(s).path) for s in srcs
             if not s.startswith(("data:", "_static/")) and "_images/" in s]
