@@ -135,6 +135,10 @@ def test_size_stats(manifest):
     assert stats.loc["ccp", "photos"] == 12
     assert stats.loc["cad", "width max"] == 384 and stats.loc["cad", "portrait %"] == 75.0
     assert stats.loc["ccp", "longest side 384 px %"] == 100.0
+    line = data_figures.size_line(stats)
+    assert line.startswith("Every photo has a 384 px longest side.") and "CAD 75% portrait" in line
+    stats.loc["cad", "longest side 384 px %"] = 50.0
+    assert data_figures.size_line(stats).startswith("Photos with a 384 px longest side: CCP 100.0%, CAD 50.0%")
 
 
 def test_groups_splits_and_conflicts(manifest):
