@@ -1,7 +1,8 @@
 """Chapter 7's tables and sentences for reading: the recommendation table of
 :func:`fashionkit.outfits.quality.recommendation_table` formatted, the sentence placing
-the chosen space among the others, the guard beside the aims, and what changing one
-ingredient of the vectors does to agreement (:func:`reading_gains_line`).
+the chosen space among the others, the guard beside the aims, what changing one
+ingredient of the vectors does to agreement (:func:`reading_gains_line`), and why the
+collection is not described by its own labels (:func:`labelled_collection_line`).
 """
 
 from __future__ import annotations
@@ -107,3 +108,26 @@ def reading_gains_line(gains: pd.DataFrame, changes: dict, n_heads: int = 2) -> 
     end = ("Beyond noise, agreement rises only with " + " and ".join(better) if better
            else "No change raises agreement beyond noise")
     return "Against the vectors in use, on the validation queries: " + "; ".join(parts) + ". " + end + "."
+
+
+def labelled_collection_line(gain: pd.Series, share_used: pd.Series, share_labelled: pd.Series,
+                             n_heads: int = 2) -> str:
+    """Why describing the collection by its own labels is not a fix, in one sentence.
+
+    ``gain``: the :func:`fashionkit.outfits.quality.agreement_gains` row of the collection described
+    by its labels where it has them (:func:`fashionkit.outfits.quality.labelled_where_known`), against
+    the vectors in use; ``share_*``: :func:`fashionkit.outfits.quality.scored_share` of each.  Names the
+    ``n_heads`` heads whose scored share falls most; if no share falls, says that the gain stands.
+    """
+    score = (f"Describing the collection by its own labels where it has them (the queries still read by"
+             f" the models) scores {gain['gain_points']:+.1f} points [{gain['gain_lo']:+.1f},"
+             f" {gain['gain_hi']:+.1f}] against the vectors in use")
+    drop = (share_used - share_labelled).dropna()
+    drop = drop[drop > 0].sort_values(ascending=False, kind="stable")[:n_heads]
+    if drop.empty:
+        return score + ", and its recommendations carry the scored labels as often."
+    shares = " and ".join(f"{get_head(str(k)).en} {share_labelled[k]:.0f}% against {share_used[k]:.0f}%"
+                          for k in drop.index)
+    return (score + ", but fewer of its recommendations carry the labels it is scored on (" + shares
+            + "): the score judges fewer, and other, recommendations than for the vectors in use, so the gain"
+            " is not like for like, and the collection is not described this way.")

@@ -8,6 +8,7 @@ of the collection look most like this one?".  No one labelled which outfits go t
 * :func:`diversity`: how different the recommended outfits are from one another, in one
   common space for every method (the full probability vector);
 * :func:`coverage`: how much of the collection is ever recommended;
+* :func:`scored_share`: how many of the recommendations carry a label the agreement can be counted on;
 
 against two references: :func:`random_neighbours` (what chance gives) and
 :func:`label_vectors` (neighbours by the ground-truth labels alone, what a perfect
@@ -23,8 +24,10 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from fashionkit.data.schema import get_head
 from fashionkit.data.validation import check_matrix
 from fashionkit.outfits.recommender import Recommender, heads_or_all
+from fashionkit.outfits.vectors import head_slices
 
 
 def random_neighbours(n_items: int, query_positions, k: int, seed: int = 0) -> np.ndarray:
@@ -74,6 +77,20 @@ def label_vectors(labels: pd.DataFrame, heads_=None) -> np.ndarray:
         onehot[rows, codes[rows]] = 1
         parts.append(onehot)
     return np.concatenate(parts, axis=1)
+
+
+def labelled_where_known(X, labels: pd.DataFrame, heads_=None) -> np.ndarray:
+    """``X`` (outfit vectors) with each head's segment replaced by the outfit's one-hot label where it
+    has one: the collection described by its annotations, read by the models only where it has none."""
+    heads_ = heads_or_all(heads_)
+    X = check_matrix(X, dtype=np.float64).copy()
+    if len(X) != len(labels):
+        raise ValueError(f"X has {len(X)} rows, labels {len(labels)}: both must be the collection")
+    truth = label_vectors(labels, heads_)
+    for head, part in zip(heads_, head_slices(heads_)):
+        known = _codes(labels, head) >= 0
+        X[known, part] = truth[known, part]
+    return X
 
 
 # ----------------------------------------------------------------------------- scores
@@ -131,6 +148,17 @@ def agreement_counts(labels: pd.DataFrame, query_positions, neighbour_positions,
     out.loc["mean"] = [float(_mean_over_heads(percent)), int(pairs.sum())]
     out["pairs"] = out["pairs"].astype(int)
     return out
+
+
+def scored_share(labels: pd.DataFrame, query_positions, neighbour_positions, heads_=None) -> pd.Series:
+    """Per head, the share (%) of the recommendations that carry a label, among those made to queries
+    that carry one: how much of a recommender's answers its agreement score can judge."""
+    q, nb = _positions(query_positions, neighbour_positions, len(labels))
+    out = {}
+    for key, (_, pairs) in _pair_counts(labels, q, nb, heads_).items():
+        asked = nb.shape[1] * int((_codes(labels, get_head(key))[q] >= 0).sum())
+        out[key] = 100.0 * pairs.sum() / asked if asked else np.nan
+    return pd.Series(out, name="scored_%")
 
 
 def attribute_agreement(labels: pd.DataFrame, query_positions, neighbour_positions, heads_=None) -> pd.Series:

@@ -280,3 +280,31 @@ def test_the_gain_s_interval_is_paired_so_a_steady_gain_has_no_spread():
     table = quality.recommendation_table(labels, np.zeros((20, 1)), q, {"reference": reference, "better": better},
                                          [get_head("top_type")], n_boot=500)
     assert table.loc["reference", "ci_high_%"] - table.loc["reference", "ci_low_%"] > 10  # each alone does spread
+
+
+def test_a_collection_described_by_its_labels_and_the_share_its_score_can_judge():
+    """Two heads (top type, pants or skirt): a labelled head becomes one-hot, an unlabelled one keeps
+    the models' reading; the scored share counts, per head, the recommendations that carry a label
+    among those made to labelled queries."""
+    two = TWO
+    labels = pd.DataFrame({"top_type": ["shirt", None, "blouse"], "bottom_major": [None, "skirt", "pants"]})
+    X = np.array([[0.2, 0.5, 0.3, 0.6, 0.4], [0.1, 0.1, 0.8, 0.3, 0.7], [0.3, 0.3, 0.4, 0.9, 0.1]])
+    described = quality.labelled_where_known(X, labels, two)
+    shirt, blouse = get_head("top_type").index("shirt"), get_head("top_type").index("blouse")
+    assert described[0, :3].tolist() == [float(i == shirt) for i in range(3)]
+    assert described[2, :3].tolist() == [float(i == blouse) for i in range(3)]
+    assert described[1, :3].tolist() == X[1, :3].tolist()  # no top-type label: the reading stays
+    assert described[0, 3:].tolist() == X[0, 3:].tolist() and described[1, 3:].sum() == 1
+    with pytest.raises(ValueError, match="collection"):
+        quality.labelled_where_known(X[:2], labels, two)
+    # queries 0 and 2, two recommendations each
+    share = quality.scored_share(labels, [0, 2], np.array([[1, 2], [0, 1]]), two)
+    assert share["top_type"] == 50.0  # query 0: 1 labelled of 2; query 2: 1 of 2
+    assert share["bottom_major"] == 50.0  # only query 2 is labelled; of its picks, 1 is and 0 is not
+    gain = pd.Series({"gain_points": 10.0, "gain_lo": 4.0, "gain_hi": 16.0})
+    fewer = share.copy()
+    fewer["top_type"] = 25.0
+    line = outfit_tables.labelled_collection_line(gain, share, fewer)
+    assert "+10.0 points [+4.0, +16.0]" in line and "(top type 25% against 50%)" in line
+    assert "not like for like" in line
+    assert outfit_tables.labelled_collection_line(gain, share, share).endswith("carry the scored labels as often.")
