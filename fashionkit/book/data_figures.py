@@ -178,10 +178,10 @@ def cooccurrence_heatmap(table: pd.DataFrame, title: str | None = None, lang: st
 def size_line(stats: pd.DataFrame) -> str:
     """One sentence for :func:`fashionkit.data.audit.size_stats`: the longest side, and per source
     the share of portrait photos and the range of aspects (width / height)."""
-    longest = stats["longest side 384 px %"]
-    first = ("Every photo has a 384 px longest side. " if bool((longest == 100).all()) else
-             "Photos with a 384 px longest side: "
-             + ", ".join(f"{source_name(s)} {v:.1f}%" for s, v in longest.items()) + ". ")
+    off = stats["longest side not 384 px"].astype(int)
+    first = ("Every photo has a 384 px longest side. " if not off.any() else
+             "Photos whose longest side is not 384 px: "
+             + ", ".join(f"{source_name(s)} {n:,}" for s, n in off.items() if n) + ". ")
     parts = [f"{source_name(source)} {row['portrait %']:.0f}% portrait (width / height {row['aspect min']:.2f}"
              f" to {row['aspect max']:.2f}, median {row['aspect median']:.2f})" for source, row in stats.iterrows()]
     return first + "; ".join(parts) + "."

@@ -7,6 +7,7 @@ collection is not described by its own labels (:func:`labelled_collection_line`)
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from fashionkit.book.tables import interval
@@ -111,23 +112,28 @@ def reading_gains_line(gains: pd.DataFrame, changes: dict, n_heads: int = 2) -> 
 
 
 def labelled_collection_line(gain: pd.Series, share_used: pd.Series, share_labelled: pd.Series,
-                             n_heads: int = 2) -> str:
-    """Why describing the collection by its own labels is not a fix, in one sentence.
+                             n_heads: int = 2, min_drop: float = 1.0) -> str:
+    """Whether describing the collection by its own labels is a fix, in one sentence.
 
     ``gain``: the :func:`fashionkit.outfits.quality.agreement_gains` row of the collection described
     by its labels where it has them (:func:`fashionkit.outfits.quality.labelled_where_known`), against
-    the vectors in use; ``share_*``: :func:`fashionkit.outfits.quality.scored_share` of each.  Names the
-    ``n_heads`` heads whose scored share falls most; if no share falls, says that the gain stands.
+    the vectors in use; ``share_*``: :func:`fashionkit.outfits.quality.scored_share` of each.  The gain
+    comes with its verdict (:func:`fashionkit.metrics.comparison.diff_verdict`).  If the scored share
+    of some head falls by ``min_drop`` points or more, the sentence names the ``n_heads`` that fall most
+    and says the gain is not like for like; otherwise it says the score judges as many recommendations.
     """
+    points, low, high = gain["gain_points"], gain["gain_lo"], gain["gain_hi"]
+    if not np.isfinite(points) or share_used.isna().all() or share_labelled.isna().all():
+        return "No validation query carries a label to score the collection described by its own labels."
     score = (f"Describing the collection by its own labels where it has them (the queries still read by"
-             f" the models) scores {gain['gain_points']:+.1f} points [{gain['gain_lo']:+.1f},"
-             f" {gain['gain_hi']:+.1f}] against the vectors in use")
+             f" the models) scores {points:+.1f} points [{low:+.1f}, {high:+.1f}] against the vectors in use"
+             f" ({diff_verdict(points, low, high)})")
     drop = (share_used - share_labelled).dropna()
-    drop = drop[drop > 0].sort_values(ascending=False, kind="stable")[:n_heads]
+    drop = drop[drop >= min_drop].sort_values(ascending=False, kind="stable")[:n_heads]
     if drop.empty:
-        return score + ", and its recommendations carry the scored labels as often."
+        return score + "; its recommendations carry the scored labels at least as often as those in use."
     shares = " and ".join(f"{get_head(str(k)).en} {share_labelled[k]:.0f}% against {share_used[k]:.0f}%"
                           for k in drop.index)
-    return (score + ", but fewer of its recommendations carry the labels it is scored on (" + shares
-            + "): the score judges fewer, and other, recommendations than for the vectors in use, so the gain"
-            " is not like for like, and the collection is not described this way.")
+    return (score + "; but fewer of its recommendations carry the labels it is scored on (" + shares
+            + "), so the score judges fewer of them than for the vectors in use: the gain is not like for"
+            " like, and the collection is not described this way.")

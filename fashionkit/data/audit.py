@@ -188,7 +188,7 @@ def size_stats(manifest: pd.DataFrame) -> pd.DataFrame:
             stats.update({f"{col} min": round(q.iloc[0], digits), f"{col} median": round(q.iloc[1], digits),
                           f"{col} max": round(q.iloc[2], digits)})
         stats["portrait %"] = round(100.0 * (part["height"] > part["width"]).mean(), 1)
-        stats["longest side 384 px %"] = round(100.0 * (part[["width", "height"]].max(axis=1) == 384).mean(), 1)
+        stats["longest side not 384 px"] = int((part[["width", "height"]].max(axis=1) != 384).sum())
         out[source] = stats
     return pd.DataFrame(out).T
 

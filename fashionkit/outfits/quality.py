@@ -24,7 +24,6 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from fashionkit.data.schema import get_head
 from fashionkit.data.validation import check_matrix
 from fashionkit.outfits.recommender import Recommender, heads_or_all
 from fashionkit.outfits.vectors import head_slices
@@ -152,12 +151,14 @@ def agreement_counts(labels: pd.DataFrame, query_positions, neighbour_positions,
 
 def scored_share(labels: pd.DataFrame, query_positions, neighbour_positions, heads_=None) -> pd.Series:
     """Per head, the share (%) of the recommendations that carry a label, among those made to queries
-    that carry one: how much of a recommender's answers its agreement score can judge."""
+    that carry one (NaN where no query does): how much of a recommender's answers its agreement score
+    can judge."""
     q, nb = _positions(query_positions, neighbour_positions, len(labels))
+    heads_ = heads_or_all(heads_)
     out = {}
-    for key, (_, pairs) in _pair_counts(labels, q, nb, heads_).items():
-        asked = nb.shape[1] * int((_codes(labels, get_head(key))[q] >= 0).sum())
-        out[key] = 100.0 * pairs.sum() / asked if asked else np.nan
+    for head, (_, pairs) in zip(heads_, _pair_counts(labels, q, nb, heads_).values()):
+        asked = nb.shape[1] * int((_codes(labels, head)[q] >= 0).sum())
+        out[head.key] = 100.0 * pairs.sum() / asked if asked else np.nan
     return pd.Series(out, name="scored_%")
 
 

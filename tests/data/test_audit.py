@@ -134,11 +134,14 @@ def test_size_stats(manifest):
     stats = audit.size_stats(manifest)
     assert stats.loc["ccp", "photos"] == 12
     assert stats.loc["cad", "width max"] == 384 and stats.loc["cad", "portrait %"] == 75.0
-    assert stats.loc["ccp", "longest side 384 px %"] == 100.0
+    assert stats.loc["ccp", "longest side not 384 px"] == 0
     line = data_figures.size_line(stats)
     assert line.startswith("Every photo has a 384 px longest side.") and "CAD 75% portrait" in line
-    stats.loc["cad", "longest side 384 px %"] = 50.0
-    assert data_figures.size_line(stats).startswith("Photos with a 384 px longest side: CCP 100.0%, CAD 50.0%")
+    short = manifest.copy()
+    short.loc[short["image"] == "c1.jpg", "height"] = 383  # one photo of 4 CAD, one pixel short
+    assert audit.size_stats(short).loc["cad", "longest side not 384 px"] == 1
+    assert data_figures.size_line(audit.size_stats(short)).startswith(
+        "Photos whose longest side is not 384 px: CAD 1. CCP 100% portrait")
 
 
 def test_groups_splits_and_conflicts(manifest):

@@ -286,25 +286,32 @@ def test_a_collection_described_by_its_labels_and_the_share_its_score_can_judge(
     """Two heads (top type, pants or skirt): a labelled head becomes one-hot, an unlabelled one keeps
     the models' reading; the scored share counts, per head, the recommendations that carry a label
     among those made to labelled queries."""
-    two = TWO
     labels = pd.DataFrame({"top_type": ["shirt", None, "blouse"], "bottom_major": [None, "skirt", "pants"]})
     X = np.array([[0.2, 0.5, 0.3, 0.6, 0.4], [0.1, 0.1, 0.8, 0.3, 0.7], [0.3, 0.3, 0.4, 0.9, 0.1]])
-    described = quality.labelled_where_known(X, labels, two)
-    shirt, blouse = get_head("top_type").index("shirt"), get_head("top_type").index("blouse")
-    assert described[0, :3].tolist() == [float(i == shirt) for i in range(3)]
-    assert described[2, :3].tolist() == [float(i == blouse) for i in range(3)]
+    described = quality.labelled_where_known(X, labels, TWO)
+    top, bottom = get_head("top_type"), get_head("bottom_major")
+
+    def one_hot(head, name):
+        return [float(i == head.index(name)) for i in range(head.n_classes)]
+
+    assert described[0, :3].tolist() == one_hot(top, "shirt") and described[2, :3].tolist() == one_hot(top, "blouse")
+    assert described[1, 3:].tolist() == one_hot(bottom, "skirt") and described[2, 3:].tolist() == one_hot(bottom, "pants")
     assert described[1, :3].tolist() == X[1, :3].tolist()  # no top-type label: the reading stays
-    assert described[0, 3:].tolist() == X[0, 3:].tolist() and described[1, 3:].sum() == 1
+    assert described[0, 3:].tolist() == X[0, 3:].tolist()
     with pytest.raises(ValueError, match="collection"):
-        quality.labelled_where_known(X[:2], labels, two)
+        quality.labelled_where_known(X[:2], labels, TWO)
     # queries 0 and 2, two recommendations each
-    share = quality.scored_share(labels, [0, 2], np.array([[1, 2], [0, 1]]), two)
+    share = quality.scored_share(labels, [0, 2], np.array([[1, 2], [0, 1]]), TWO)
     assert share["top_type"] == 50.0  # query 0: 1 labelled of 2; query 2: 1 of 2
     assert share["bottom_major"] == 50.0  # only query 2 is labelled; of its picks, 1 is and 0 is not
+    assert np.isnan(quality.scored_share(labels, [1], np.array([[0, 2]]), TWO)["top_type"])  # no labelled query
     gain = pd.Series({"gain_points": 10.0, "gain_lo": 4.0, "gain_hi": 16.0})
     fewer = share.copy()
     fewer["top_type"] = 25.0
     line = outfit_tables.labelled_collection_line(gain, share, fewer)
-    assert "+10.0 points [+4.0, +16.0]" in line and "(top type 25% against 50%)" in line
-    assert "not like for like" in line
-    assert outfit_tables.labelled_collection_line(gain, share, share).endswith("carry the scored labels as often.")
+    assert "+10.0 points [+4.0, +16.0] against the vectors in use (better)" in line
+    assert "(top type 25% against 50%)" in line and "not like for like" in line
+    fewer["top_type"] = 49.5  # under a point fewer: not named
+    assert outfit_tables.labelled_collection_line(gain, share, fewer).endswith("at least as often as those in use.")
+    nothing = share * np.nan
+    assert outfit_tables.labelled_collection_line(gain * np.nan, nothing, nothing).startswith("No validation query")
