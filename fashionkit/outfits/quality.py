@@ -86,8 +86,8 @@ def labelled_where_known(X, labels: pd.DataFrame, heads_=None) -> np.ndarray:
     if len(X) != len(labels):
         raise ValueError(f"X has {len(X)} rows, labels {len(labels)}: both must be the collection")
     truth = label_vectors(labels, heads_)
-    for head, part in zip(heads_, head_slices(heads_)):
-        known = _codes(labels, head) >= 0
+    for part in head_slices(heads_):
+        known = truth[:, part].any(axis=1)  # a missing label leaves its segment all zero
         X[known, part] = truth[known, part]
     return X
 
@@ -300,16 +300,25 @@ def collection_labels(collection: pd.DataFrame, heads_=None) -> pd.DataFrame:
     return pd.DataFrame({h.key: collection[f"label.{h.key}"] for h in heads_or_all(heads_)})
 
 
+def own_query_neighbours(spaces: Mapping[str, tuple[Recommender, np.ndarray]], ids, query_positions,
+                         k: int = 4) -> dict[str, np.ndarray]:
+    """``{space: (n_queries, k) positions}``: each space's ``k`` recommendations for the collection's
+    outfits at ``query_positions``, each looked up with its own vector in that space (``spaces[name] =
+    (fitted recommender, the vectors it reads)``) and left out of its own list."""
+    ids, q = np.asarray(ids), np.asarray(query_positions)
+    return {name: rec.kneighbors(np.asarray(vectors)[q], k=k, exclude=ids[q])[1]
+            for name, (rec, vectors) in spaces.items()}
+
+
 def reading_gains(spaces: Mapping[str, tuple[Recommender, np.ndarray]], labels: pd.DataFrame, ids, query_positions,
                   reference: str, heads_=None, k: int = 4, n_boot: int = 1000, seed: int = 0,
                   level: float = 0.95) -> pd.DataFrame:
     """:func:`agreement_gains` of each space of ``spaces`` (as in :func:`compare_recommenders`: a fitted
     recommender and the vectors it reads) against ``reference``, for the queries ``query_positions``
     of the collection, each left out of its own recommendations."""
-    ids, q = np.asarray(ids), np.asarray(query_positions)
-    neighbours = {name: rec.kneighbors(np.asarray(vectors)[q], k=k, exclude=ids[q])[1]
-                  for name, (rec, vectors) in spaces.items()}
-    return agreement_gains(labels, q, neighbours, reference, heads_, n_boot=n_boot, level=level, seed=seed)
+    q = np.asarray(query_positions)
+    return agreement_gains(labels, q, own_query_neighbours(spaces, ids, q, k), reference, heads_, n_boot=n_boot,
+                           level=level, seed=seed)
 
 
 def compare_recommenders(spaces: Mapping[str, tuple[Recommender, np.ndarray]], X, labels: pd.DataFrame, ids,
@@ -322,8 +331,7 @@ def compare_recommenders(spaces: Mapping[str, tuple[Recommender, np.ndarray]], X
     added as the floor.  Diversity is measured in ``X`` (the full vectors) for every space.
     """
     ids, q = np.asarray(ids), np.asarray(query_positions)
-    neighbours = {name: rec.kneighbors(np.asarray(vectors)[q], k=k, exclude=ids[q])[1]
-                  for name, (rec, vectors) in spaces.items()}
+    neighbours = own_query_neighbours(spaces, ids, q, k)
     neighbours["random"] = random_neighbours(len(ids), q, k, seed)
     return recommendation_table(labels, X, q, neighbours, heads_, n_boot=n_boot, level=level, seed=seed)
 
